@@ -1,0 +1,1 @@
+"""lead-router: one intake for every lead source; enrichment, scoring, routing, public pool."""

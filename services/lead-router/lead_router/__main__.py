@@ -1,0 +1,3 @@
+from lead_router.main import main
+
+main()

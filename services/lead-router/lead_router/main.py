@@ -1,0 +1,34 @@
+"""Wiring: settings, runtime, HTTP routes and bus subscribers of lead-router."""
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from lead_router import api, subscribers
+from lead_router.config import Settings
+from salesrail.clock import Clock, system_clock
+from salesrail.http.app import create_service_app
+from salesrail.runtime import ServiceRuntime
+from salesrail.serve import serve
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock = system_clock) -> FastAPI:
+    runtime = ServiceRuntime(
+        settings=settings or Settings(),
+        migrations=MIGRATIONS,
+        consumers=subscribers.CONSUMERS,
+        clock=clock,
+    )
+    return create_service_app(
+        runtime,
+        title="Salesrail lead-router",
+        description="Lead intake, enrichment, scoring, routing rules and the public pool.",
+        routers=[api.router],
+    )
+
+
+def main() -> None:
+    settings = Settings()
+    serve(create_app(settings), settings)

@@ -1,0 +1,1 @@
+"""Salesrail's shared contracts and plumbing. No business rules live here."""

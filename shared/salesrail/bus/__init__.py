@@ -1,0 +1,1 @@
+"""The bus: publishing through a transactional outbox, idempotent durable consumers."""

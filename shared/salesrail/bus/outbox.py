@@ -1,0 +1,169 @@
+"""Transactional outbox: events are written with the state change, published afterwards.
+
+A use case calls `Outbox.stage(session, data)` inside its transaction. The `OutboxRelay`
+publishes committed rows to JetStream with `Nats-Msg-Id` = event id, then marks them sent. A
+crash before the publish leaves the row unsent (published after restart); a crash after the
+publish but before the mark re-sends it, and JetStream drops the copy inside its duplicate
+window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+
+import structlog
+from nats.js import JetStreamContext
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+from salesrail.bus.tables import outbox
+from salesrail.clock import Clock
+from salesrail.db.database import Database
+from salesrail.events.catalog import EventData
+from salesrail.events.envelope import Envelope, new_event_id
+from salesrail.faults import crash_point
+
+log = structlog.get_logger(__name__)
+
+_STAGED = "salesrail.outbox.staged"
+
+
+class Outbox:
+    """Writes a service's outgoing events into its own database, in the caller's transaction."""
+
+    def __init__(self, *, source: str, clock: Clock) -> None:
+        self.source = source
+        self.clock = clock
+
+    async def stage(
+        self,
+        session: AsyncSession,
+        data: EventData,
+        *,
+        event_type: str | None = None,
+        occurred_at: datetime | None = None,
+    ) -> Envelope:
+        envelope = Envelope(
+            id=new_event_id(),
+            type=event_type or data.event_type,
+            occurred_at=occurred_at or self.clock.now(),
+            source=self.source,
+            data=data.model_dump(mode="json", by_alias=True),
+        )
+        if "*" in envelope.type:
+            raise ValueError(f"event type {envelope.type!r} needs a concrete name")
+        await session.execute(
+            insert(outbox).values(
+                event_id=envelope.id,
+                subject=envelope.subject,
+                payload=envelope.model_dump_json().encode(),
+                created_at=self.clock.now(),
+                attempts=0,
+            )
+        )
+        session.info[_STAGED] = True
+        return envelope
+
+
+class OutboxRelay:
+    """Publishes committed outbox rows in order; wakes on commit, polls as a safety net."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        js: JetStreamContext,
+        clock: Clock,
+        batch_size: int = 500,
+        poll_interval_s: float = 1.0,
+        retention_s: float = 24 * 3600,
+        publish_timeout_s: float = 5.0,
+    ) -> None:
+        self.db = db
+        self.js = js
+        self.clock = clock
+        self.batch_size = batch_size
+        self.poll_interval_s = poll_interval_s
+        self.retention = timedelta(seconds=retention_s)
+        self.publish_timeout_s = publish_timeout_s
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.published_total = 0
+        db.on_commit(self._after_commit)
+
+    def _after_commit(self, session: Session) -> None:
+        if session.info.pop(_STAGED, False) and self._loop is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        """Publish what is already committed, then stop."""
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+
+    async def _run(self) -> None:
+        backoff = self.poll_interval_s
+        last_purge = self.clock.now()
+        while True:
+            try:
+                while await self.flush() == self.batch_size:
+                    pass
+                backoff = self.poll_interval_s
+                if self.clock.now() - last_purge > timedelta(minutes=1):
+                    await self.purge_sent()
+                    last_purge = self.clock.now()
+            except Exception as exc:  # broker or database away: keep the rows, try again later
+                log.warning("outbox.relay_failed", error=repr(exc), retry_in_s=backoff)
+                backoff = min(backoff * 2, 30.0)
+            if self._stopping:
+                return
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=backoff)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+
+    async def flush(self) -> int:
+        """Publish one batch of unsent events in order; returns how many were published."""
+        async with self.db.transaction() as session:
+            rows = (
+                await session.execute(
+                    select(outbox.c.seq, outbox.c.event_id, outbox.c.subject, outbox.c.payload)
+                    .where(outbox.c.sent_at.is_(None))
+                    .order_by(outbox.c.seq)
+                    .limit(self.batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            if not rows:
+                return 0
+            crash_point("relay.before_publish")
+            futures = [
+                await self.js.publish_async(
+                    row.subject, row.payload, headers={"Nats-Msg-Id": row.event_id}
+                )
+                for row in rows
+            ]
+            await asyncio.wait_for(asyncio.gather(*futures), timeout=self.publish_timeout_s)
+            crash_point("relay.after_publish")
+            await session.execute(
+                update(outbox)
+                .where(outbox.c.seq.in_([row.seq for row in rows]))
+                .values(sent_at=self.clock.now())
+            )
+        self.published_total += len(rows)
+        return len(rows)
+
+    async def purge_sent(self) -> None:
+        cutoff = self.clock.now() - self.retention
+        async with self.db.transaction() as session:
+            await session.execute(delete(outbox).where(outbox.c.sent_at < cutoff))

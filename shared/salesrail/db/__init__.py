@@ -1,0 +1,8 @@
+"""Database plumbing: one engine per service, column types that behave alike on SQLite and
+PostgreSQL, and migrations applied at start-up."""
+
+from salesrail.db.database import Database
+from salesrail.db.migrate import migrate
+from salesrail.db.types import BigIntPK, JsonDoc, UtcDateTime
+
+__all__ = ["BigIntPK", "Database", "JsonDoc", "UtcDateTime", "migrate"]

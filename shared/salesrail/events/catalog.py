@@ -1,0 +1,165 @@
+"""Typed payloads per subject. Consumers ignore fields they don't know; producers may add."""
+
+from __future__ import annotations
+
+import fnmatch
+from datetime import datetime
+from typing import ClassVar
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+
+class EventData(BaseModel):
+    """Base of every event payload; `event_type` is its subject without `salesrail.`."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    event_type: ClassVar[str]
+
+
+# --- leads (lead-router) ------------------------------------------------------------------
+
+
+class LeadReceived(EventData):
+    event_type: ClassVar[str] = "lead.received"
+    lead_id: str
+    source: str
+    external_id: str | None = None
+    company_name: str
+    contact_name: str | None = None
+    phone: str | None = None
+    city: str
+    category: str
+    received_at: AwareDatetime
+    budget: float | None = None
+    purchase_timeframe: str | None = None
+    tags: list[str] = Field(default_factory=list)
+
+
+class LeadRouted(EventData):
+    event_type: ClassVar[str] = "lead.routed"
+    lead_id: str
+    owner_id: str
+    rule: str
+    team_id: str | None = None
+    previous_owner_id: str | None = None
+
+
+class LeadPooled(EventData):
+    event_type: ClassVar[str] = "lead.pooled"
+    lead_id: str
+    reason: str
+    previous_owner_id: str | None = None
+
+
+class LeadClaimed(EventData):
+    event_type: ClassVar[str] = "lead.claimed"
+    lead_id: str
+    owner_id: str
+
+
+class LeadReassigned(EventData):
+    event_type: ClassVar[str] = "lead.reassigned"
+    lead_id: str
+    owner_id: str
+    previous_owner_id: str | None = None
+    reason: str
+    by: str
+
+
+class LeadStageChanged(EventData):
+    event_type: ClassVar[str] = "lead.stage_changed"
+    lead_id: str
+    from_stage: str | None = Field(default=None, alias="from")
+    to_stage: str = Field(alias="to")
+    by: str | None = None
+
+
+# --- activity -----------------------------------------------------------------------------
+
+
+class ActivityLogged(EventData):
+    event_type: ClassVar[str] = "activity.logged"
+    activity_id: str
+    lead_id: str
+    rep_id: str
+    type: str
+    occurred_at: AwareDatetime
+
+
+# --- collaboration tickets ----------------------------------------------------------------
+
+
+class _TicketEvent(EventData):
+    ticket_id: str
+    lead_id: str | None = None
+    kind: str
+    requested_by: str | None = None
+    assignee_role: str | None = None
+    assignee_id: str | None = None
+
+
+class TicketOpened(_TicketEvent):
+    event_type: ClassVar[str] = "collab.ticket.opened"
+
+
+class TicketAccepted(_TicketEvent):
+    event_type: ClassVar[str] = "collab.ticket.accepted"
+
+
+class TicketDelivered(_TicketEvent):
+    event_type: ClassVar[str] = "collab.ticket.delivered"
+
+
+class TicketClosed(_TicketEvent):
+    event_type: ClassVar[str] = "collab.ticket.closed"
+
+
+# --- SLA clocks ---------------------------------------------------------------------------
+
+
+class _SlaSignal(EventData):
+    rule: str
+    lead_id: str | None = None
+    ticket_id: str | None = None
+    owner_id: str | None = None
+    due_at: datetime
+    fired_at: datetime
+    notify: list[str] = Field(default_factory=list)
+    severity: str
+
+
+class SlaWarning(_SlaSignal):
+    event_type: ClassVar[str] = "sla.warning.*"
+
+
+class SlaAlert(_SlaSignal):
+    event_type: ClassVar[str] = "sla.alert.*"
+
+
+_CATALOG: tuple[type[EventData], ...] = (
+    LeadReceived,
+    LeadRouted,
+    LeadPooled,
+    LeadClaimed,
+    LeadReassigned,
+    LeadStageChanged,
+    ActivityLogged,
+    TicketOpened,
+    TicketAccepted,
+    TicketDelivered,
+    TicketClosed,
+    SlaWarning,
+    SlaAlert,
+)
+
+
+def event_types() -> tuple[type[EventData], ...]:
+    return _CATALOG
+
+
+def data_model_for(event_type: str) -> type[EventData] | None:
+    """The payload model of an event type (`sla.alert.first_touch_48h` -> SlaAlert)."""
+    for model in _CATALOG:
+        if fnmatch.fnmatchcase(event_type, model.event_type):
+            return model
+    return None

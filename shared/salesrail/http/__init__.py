@@ -1,0 +1,1 @@
+"""HTTP plumbing: the app factory every service uses, problem+json errors, request context."""

@@ -1,0 +1,142 @@
+"""A service's life: migrate, connect, create streams, relay the outbox, consume, stop cleanly.
+
+Every service builds one `ServiceRuntime` in its `main.py`; the HTTP app's lifespan runs it.
+On shutdown, in-flight messages are finished first (FastStream waits for running handlers),
+then the outbox relay publishes what is already committed, then connections close.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nats
+import structlog
+from faststream.nats import NatsBroker
+from nats.aio.client import Client as NatsClient
+from nats.js import JetStreamContext
+
+from salesrail import faults
+from salesrail.auth.api_keys import ApiKeyStore
+from salesrail.auth.jwt_tokens import JwtVerifier
+from salesrail.bus.consumer import EventConsumer
+from salesrail.bus.outbox import Outbox, OutboxRelay
+from salesrail.clock import Clock, system_clock
+from salesrail.db.database import Database
+from salesrail.db.migrate import PLUMBING_VERSIONS, migrate
+from salesrail.events.streams import ensure_streams
+from salesrail.settings import ServiceSettings
+from salesrail.unit_of_work import UnitOfWork
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class AuthContext:
+    api_keys: ApiKeyStore
+    jwt: JwtVerifier
+
+
+class ServiceRuntime:
+    def __init__(
+        self,
+        *,
+        settings: ServiceSettings,
+        migrations: Path,
+        consumers: Sequence[EventConsumer] = (),
+        clock: Clock = system_clock,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.migrations = migrations
+        self.consumers = tuple(consumers)
+        self.db = Database(settings.database_url)
+        self.auth_db = Database(settings.auth_database_url, pool_size=2)
+        self.auth = AuthContext(
+            api_keys=ApiKeyStore(self.auth_db, clock=clock, cache_s=settings.api_key_cache_s),
+            jwt=JwtVerifier(
+                secret=settings.jwt_secret.get_secret_value() if settings.jwt_secret else None,
+                public_key=settings.jwt_public_key,
+                algorithms=settings.jwt_algorithms,
+                issuer=settings.jwt_issuer,
+                audience=settings.jwt_audience,
+            ),
+        )
+        self.outbox = Outbox(source=settings.service_name, clock=clock)
+        self.broker = NatsBroker(
+            settings.nats_url,
+            graceful_timeout=settings.shutdown_grace_s,
+            log_level=logging.DEBUG,
+            name=f"{settings.service_name}-consumers",
+            max_reconnect_attempts=-1,
+        )
+        self.nc: NatsClient | None = None
+        self.js: JetStreamContext | None = None
+        self.relay: OutboxRelay | None = None
+        self.started = False
+
+    @asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
+        async with self.db.transaction() as session:
+            yield UnitOfWork(session=session, outbox=self.outbox, clock=self.clock)
+
+    async def start(self) -> None:
+        s = self.settings
+        faults.arm(s.faults)
+        await migrate(self.db, [PLUMBING_VERSIONS, self.migrations])
+        await self.auth.api_keys.migrate()
+        self.nc = await nats.connect(
+            s.nats_url,
+            name=f"{s.service_name}-publisher",
+            connect_timeout=s.nats_connect_timeout_s,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=1,
+        )
+        self.js = self.nc.jetstream()
+        await ensure_streams(self.js, duplicate_window_s=s.stream_duplicate_window_s)
+        self.relay = OutboxRelay(
+            db=self.db, js=self.js, clock=self.clock, batch_size=s.outbox_batch_size,
+            poll_interval_s=s.outbox_poll_interval_s, retention_s=s.outbox_retention_s,
+        )
+        self.relay.start()
+        for consumer in self.consumers:
+            consumer.bind(
+                broker=self.broker, unit_of_work=self.unit_of_work, js=self.js,
+                clock=self.clock, batch_size=s.consumer_batch_size,
+                max_deliver=s.consumer_max_deliver, backoff_s=s.consumer_backoff_s,
+                ack_wait_s=s.consumer_ack_wait_s,
+            )
+        await self.broker.start()
+        self.started = True
+        log.info("service.started", nats=s.nats_url, database=self.db.url.render_as_string())
+
+    async def stop(self) -> None:
+        self.started = False
+        await self.broker.stop()
+        if self.relay is not None:
+            await self.relay.stop()
+        if self.nc is not None and not self.nc.is_closed:
+            await self.nc.drain()
+        await self.db.dispose()
+        await self.auth_db.dispose()
+        log.info("service.stopped")
+
+    async def readiness(self) -> dict[str, Any]:
+        """What /readyz reports: each dependency 'ok' or why not."""
+        checks: dict[str, Any] = {}
+        try:
+            await self.db.ping()
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"unreachable: {type(exc).__name__}"
+        connected = self.nc is not None and self.nc.is_connected
+        consumers = self.broker.config.connection_state.connection
+        checks["nats"] = "ok" if connected and self.started else "not connected"
+        if self.consumers:
+            ok = consumers is not None and consumers.is_connected
+            checks["consumers"] = "ok" if ok else "not connected"
+        return checks

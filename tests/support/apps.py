@@ -1,0 +1,37 @@
+"""Run a service in the test process: its real lifespan, an HTTP client on its app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from salesrail.auth.principal import Role
+from salesrail.runtime import ServiceRuntime
+
+
+@asynccontextmanager
+async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """Start the app (migrate, connect, consume), yield a client, stop it cleanly."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client
+
+
+def runtime(app: FastAPI) -> ServiceRuntime:
+    return app.state.runtime
+
+
+async def api_key(app: FastAPI, role: Role = Role.ADMIN, rep_id: str | None = None) -> dict[str, str]:
+    """Headers carrying a fresh API key of that role, stored in the app's auth database."""
+    key = await runtime(app).auth.api_keys.create(role=role, rep_id=rep_id, name=f"test-{role}")
+    return {"X-API-Key": key}
+
+
+def settings_for(settings_cls: Callable[..., Any], **values: Any) -> Any:
+    """Settings from explicit values only, ignoring the developer's environment."""
+    return settings_cls(**values)
