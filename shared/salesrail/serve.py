@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
+from collections.abc import Iterator
+
 import uvicorn
 from fastapi import FastAPI
 
 from salesrail.logging import configure_logging
 from salesrail.settings import ServiceSettings
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # SIGTERM starts a graceful shutdown (the app's lifespan exit finishes in-flight
+        # messages); a clean shutdown then exits 0 instead of re-raising the signal.
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in _STOP_SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 def serve(app: FastAPI, settings: ServiceSettings) -> None:
@@ -21,5 +40,4 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
         timeout_graceful_shutdown=int(settings.shutdown_grace_s),
         server_header=False,
     )
-    # uvicorn turns SIGTERM/SIGINT into a graceful shutdown, which runs the app's lifespan exit.
-    uvicorn.Server(config).run()
+    _Server(config).run()
