@@ -1,13 +1,12 @@
 """A service's life: migrate, connect, create streams, relay the outbox, consume, stop cleanly.
 
 Every service builds one `ServiceRuntime` in its `main.py`; the HTTP app's lifespan runs it.
-On shutdown, in-flight messages are finished first (FastStream waits for running handlers),
-then the outbox relay publishes what is already committed, then connections close.
+On shutdown, the batch of messages in hand is finished and acknowledged first, then the outbox
+relay publishes what is already committed, then connections close.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -16,14 +15,13 @@ from typing import Any
 
 import nats
 import structlog
-from faststream.nats import NatsBroker
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
 from salesrail import faults
 from salesrail.auth.api_keys import ApiKeyStore
 from salesrail.auth.jwt_tokens import JwtVerifier
-from salesrail.bus.consumer import EventConsumer
+from salesrail.bus.consumer import EventConsumer, PullLoop
 from salesrail.bus.outbox import Outbox, OutboxRelay
 from salesrail.clock import Clock, system_clock
 from salesrail.db.database import Database
@@ -67,17 +65,12 @@ class ServiceRuntime:
             ),
         )
         self.outbox = Outbox(source=settings.service_name, clock=clock)
-        self.broker = NatsBroker(
-            settings.nats_url,
-            graceful_timeout=settings.shutdown_grace_s,
-            log_level=logging.DEBUG,
-            name=f"{settings.service_name}-consumers",
-            max_reconnect_attempts=-1,
-        )
+        self.loops: list[PullLoop] = []
         self.nc: NatsClient | None = None
         self.js: JetStreamContext | None = None
         self.relay: OutboxRelay | None = None
         self.started = False
+        self._stopped = False
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
@@ -91,7 +84,7 @@ class ServiceRuntime:
         await self.auth.api_keys.migrate()
         self.nc = await nats.connect(
             s.nats_url,
-            name=f"{s.service_name}-publisher",
+            name=s.service_name,
             connect_timeout=s.nats_connect_timeout_s,
             max_reconnect_attempts=-1,
             reconnect_time_wait=1,
@@ -103,20 +96,27 @@ class ServiceRuntime:
             poll_interval_s=s.outbox_poll_interval_s, retention_s=s.outbox_retention_s,
         )
         self.relay.start()
-        for consumer in self.consumers:
+        self.loops = [
             consumer.bind(
-                broker=self.broker, unit_of_work=self.unit_of_work, js=self.js,
-                clock=self.clock, batch_size=s.consumer_batch_size,
-                max_deliver=s.consumer_max_deliver, backoff_s=s.consumer_backoff_s,
-                ack_wait_s=s.consumer_ack_wait_s,
+                unit_of_work=self.unit_of_work, js=self.js, clock=self.clock,
+                batch_size=s.consumer_batch_size, max_deliver=s.consumer_max_deliver,
+                backoff_s=s.consumer_backoff_s, ack_wait_s=s.consumer_ack_wait_s,
             )
-        await self.broker.start()
+            for consumer in self.consumers
+        ]
+        for loop in self.loops:
+            await loop.start()
         self.started = True
         log.info("service.started", nats=s.nats_url, database=self.db.url.render_as_string())
 
     async def stop(self) -> None:
+        """Finish in-flight messages, publish what is committed, then close connections."""
+        if self._stopped:
+            return
+        self._stopped = True
         self.started = False
-        await self.broker.stop()
+        for loop in self.loops:
+            await loop.stop(grace_s=self.settings.shutdown_grace_s)
         if self.relay is not None:
             await self.relay.stop()
         if self.nc is not None and not self.nc.is_closed:
@@ -128,15 +128,15 @@ class ServiceRuntime:
     async def readiness(self) -> dict[str, Any]:
         """What /readyz reports: each dependency 'ok' or why not."""
         checks: dict[str, Any] = {}
-        try:
-            await self.db.ping()
-            checks["database"] = "ok"
-        except Exception as exc:
-            checks["database"] = f"unreachable: {type(exc).__name__}"
+        for name, db in (("database", self.db), ("auth_database", self.auth_db)):
+            try:
+                await db.ping()
+                checks[name] = "ok"
+            except Exception as exc:
+                checks[name] = f"unreachable: {type(exc).__name__}"
         connected = self.nc is not None and self.nc.is_connected
-        consumers = self.broker.config.connection_state.connection
         checks["nats"] = "ok" if connected and self.started else "not connected"
-        if self.consumers:
-            ok = consumers is not None and consumers.is_connected
-            checks["consumers"] = "ok" if ok else "not connected"
+        if self.loops:
+            ok = all(loop.running for loop in self.loops)
+            checks["consumers"] = "ok" if ok else "stopped"
         return checks

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from lead_router import api, subscribers
+from lead_router import api, publishers, subscribers
 from lead_router.config import Settings
 from salesrail.clock import Clock, system_clock
 from salesrail.http.app import create_service_app
@@ -26,6 +26,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
         title="Salesrail lead-router",
         description="Lead intake, enrichment, scoring, routing rules and the public pool.",
         routers=[api.router],
+        publishes=publishers.PUBLISHES,
     )
 
 

@@ -1,7 +1,10 @@
 """The events lead-router publishes, built from its records."""
 
 from lead_router.models import Lead
-from salesrail.events.catalog import LeadReceived
+from salesrail.events.catalog import EventData, LeadReceived
+
+# What lead-router puts on the bus (its AsyncAPI document lists these).
+PUBLISHES: tuple[type[EventData], ...] = (LeadReceived,)
 
 
 def lead_received(lead: Lead) -> LeadReceived:

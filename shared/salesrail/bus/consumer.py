@@ -7,23 +7,26 @@ that commit, so a redelivered event has no second effect. If the batch fails, it
 retried one by one so one bad message cannot hold the others back: a failing message is NAKed
 with back-off, and after `max_deliver` attempts (or at once, when it can never succeed) it is
 parked on `salesrail.dlq.<consumer>` with the reason in its headers.
+
+The pull loop is our own, on nats-py: FastStream 0.7.8's pull subscribers let the plain
+`asyncio.TimeoutError` that nats-py's batch fetch raises escape (its supervisor then restarts
+the loop with growing delays), and its batch mode waits for a full batch before handing it
+over, which adds up to the fetch timeout to every event's latency.
 """
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
-from faststream import AckPolicy, Context
-from faststream.nats import ConsumerConfig, JStream, NatsBroker, PullSub
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy as JsAckPolicy
-from nats.js.api import DeliverPolicy
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from prometheus_client import Counter
 from pydantic import ValidationError
 from sqlalchemy import insert, select
@@ -91,7 +94,6 @@ class EventConsumer:
     def bind(
         self,
         *,
-        broker: NatsBroker,
         unit_of_work: UnitOfWorkFactory,
         js: JetStreamContext,
         clock: Clock,
@@ -99,35 +101,28 @@ class EventConsumer:
         max_deliver: int,
         backoff_s: list[float],
         ack_wait_s: float,
-    ) -> None:
-        """Attach this consumer to the service's broker; it starts with the broker."""
+    ) -> PullLoop:
+        """A loop that fetches this consumer's messages and applies them; start it to run."""
         runner = _ConsumerRunner(
-            consumer=self, unit_of_work=unit_of_work, js=js, clock=clock, max_deliver=max_deliver,
-            backoff_s=backoff_s,
+            consumer=self, unit_of_work=unit_of_work, js=js, clock=clock,
+            max_deliver=max_deliver, backoff_s=backoff_s,
         )
-        subscriber = broker.subscriber(
-            self.filter_subject,
-            stream=JStream(self.stream.name, declare=False),
-            durable=self.name,
-            pull_sub=PullSub(batch_size=batch_size, timeout=1.0, batch=True),
-            ack_policy=AckPolicy.MANUAL,
-            # Redelivery is bounded by the runner, which parks a message with its reason;
-            # the server's own max_deliver would drop it silently.
-            config=ConsumerConfig(
-                durable_name=self.name,
-                ack_policy=JsAckPolicy.EXPLICIT,
-                deliver_policy=DeliverPolicy.ALL,
-                ack_wait=ack_wait_s,
-                max_deliver=-1,
-                max_ack_pending=max(1000, batch_size * 10),
-                description=self.description or None,
-            ),
-            title=self.name,
+        config = ConsumerConfig(
+            durable_name=self.name,
             description=self.description or None,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            filter_subject=self.filter_subject,
+            ack_wait=ack_wait_s,
+            # The runner bounds redelivery and parks a message with its reason; the server's
+            # own max_deliver would stop delivering it without a word.
+            max_deliver=-1,
+            max_ack_pending=max(1000, batch_size * 10),
         )
-        # The runner reads raw messages; FastStream only fetches and hands them over, so a
-        # body that is not JSON reaches the runner (and the dead-letter subject) too.
-        subscriber(runner.handle_batch, decoder=_raw_body)
+        return PullLoop(consumer=self, js=js, config=config, runner=runner, batch_size=batch_size)
+
+    def event_types(self) -> list[str]:
+        return [route.pattern for route in self._routes]
 
     def route_for(self, event_type: str) -> _Route | None:
         for route in self._routes:
@@ -153,9 +148,6 @@ class _ConsumerRunner:
         self.clock = clock
         self.max_deliver = max_deliver
         self.backoff_s = backoff_s or [1.0]
-
-    async def handle_batch(self, message: Annotated[Any, Context("message")]) -> None:
-        await self.process(list(message.raw_message))
 
     async def process(self, messages: list[Msg]) -> None:
         ready: list[tuple[Msg, Envelope]] = []
@@ -253,9 +245,73 @@ class _ConsumerRunner:
         )
 
 
-async def _raw_body(message: Any) -> Any:
-    return message.body
-
-
 def _deliveries(message: Msg) -> int:
     return message.metadata.num_delivered
+
+
+class PullLoop:
+    """Fetches batches for one durable consumer and applies them, one batch at a time."""
+
+    def __init__(
+        self,
+        *,
+        consumer: EventConsumer,
+        js: JetStreamContext,
+        config: ConsumerConfig,
+        runner: _ConsumerRunner,
+        batch_size: int,
+        fetch_timeout_s: float = 5.0,
+    ) -> None:
+        self.consumer = consumer
+        self.js = js
+        self.config = config
+        self.runner = runner
+        self.batch_size = batch_size
+        self.fetch_timeout_s = fetch_timeout_s
+        self._stopping = False
+        self._processing = False
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        subscription = await self.js.pull_subscribe(
+            self.consumer.filter_subject,
+            durable=self.consumer.name,
+            stream=self.consumer.stream.name,
+            config=self.config,
+        )
+        self._task = asyncio.create_task(self._run(subscription), name=self.consumer.name)
+
+    async def _run(self, subscription: Any) -> None:
+        while not self._stopping:
+            try:
+                # Returns as soon as any message is there (a partial batch), else times out.
+                messages = await subscription.fetch(self.batch_size, timeout=self.fetch_timeout_s)
+            except TimeoutError:  # nats-py raises both its own and asyncio's
+                continue
+            except Exception as exc:  # connection lost: nats-py reconnects, we try again
+                log.warning("consumer.fetch_failed", consumer=self.consumer.name, error=repr(exc))
+                await asyncio.sleep(1.0)
+                continue
+            self._processing = True
+            try:
+                await self.runner.process(messages)
+            except Exception as exc:  # unacknowledged messages come back after ack_wait
+                log.exception("consumer.batch_failed", consumer=self.consumer.name, error=repr(exc))
+            finally:
+                self._processing = False
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def stop(self, grace_s: float) -> None:
+        """Let the batch in hand finish (and be acknowledged); abandon a fetch in progress."""
+        self._stopping = True
+        if self._task is None:
+            return
+        if not self._processing:
+            self._task.cancel()
+        try:
+            await asyncio.wait_for(self._task, timeout=grace_s)
+        except (asyncio.CancelledError, TimeoutError):
+            pass

@@ -9,7 +9,9 @@ from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from salesrail.asyncapi import asyncapi_document
 from salesrail.auth.dependency import authenticate
+from salesrail.events.catalog import EventData
 from salesrail.http.middleware import RequestContextMiddleware
 from salesrail.http.problems import install_problem_handlers
 from salesrail.runtime import ServiceRuntime
@@ -21,6 +23,7 @@ def create_service_app(
     title: str,
     description: str,
     routers: Sequence[APIRouter] = (),
+    publishes: Sequence[type[EventData]] = (),
     version: str = "1.0.0",
 ) -> FastAPI:
     """An app whose `/v1/` routes all require authentication, with health and metrics."""
@@ -39,6 +42,7 @@ def create_service_app(
     install_problem_handlers(app)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(_operations_router(runtime))
+    app.include_router(_asyncapi_router(runtime, title, description, version, publishes))
     for router in routers:
         app.include_router(router, prefix="/v1", dependencies=[Depends(authenticate)])
     return app
@@ -63,6 +67,26 @@ def _operations_router(runtime: ServiceRuntime) -> APIRouter:
     @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def _asyncapi_router(
+    runtime: ServiceRuntime,
+    title: str,
+    description: str,
+    version: str,
+    publishes: Sequence[type[EventData]],
+) -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/asyncapi.json", summary="AsyncAPI 3.0: the subjects consumed and published")
+    async def asyncapi() -> JSONResponse:
+        document = asyncapi_document(
+            title=title, version=version, description=description,
+            consumers=runtime.consumers, publishes=publishes,
+        )
+        return JSONResponse(document)
 
     return router
 

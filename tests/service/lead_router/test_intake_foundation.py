@@ -111,4 +111,14 @@ async def test_v1_routes_need_a_key_or_a_token(app):  # type: ignore[no-untyped-
     assert wrong.status_code == 401
     assert health.status_code == 200
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"database": "ok", "nats": "ok"}
+    assert ready.json()["checks"] == {"database": "ok", "auth_database": "ok", "nats": "ok"}
+
+
+async def test_the_asyncapi_document_lists_what_the_service_publishes(app):  # type: ignore[no-untyped-def]
+    async with running(app) as client:
+        document = (await client.get("/asyncapi.json")).json()
+    assert document["asyncapi"] == "3.0.0"
+    addresses = {channel["address"] for channel in document["channels"].values()}
+    assert "salesrail.lead.received" in addresses
+    schemas = document["components"]["schemas"]
+    assert "lead_id" in schemas["LeadReceived"]["properties"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -28,6 +29,9 @@ class PlumbingSettings(ServiceSettings):
     service_name: ClassVar[str] = "plumbing-test"
 
 
+SLOW_HANDLER_STARTED = asyncio.Event()
+
+
 def make_consumer() -> EventConsumer:
     consumer = EventConsumer(name=CONSUMER, stream=LEAD_STREAM)
 
@@ -35,6 +39,9 @@ def make_consumer() -> EventConsumer:
     async def route(uow: UnitOfWork, _envelope: Any, lead: LeadReceived) -> None:
         if lead.company_name == "poison":
             raise RuntimeError("the registry is on fire")
+        if lead.company_name == "slow":
+            SLOW_HANDLER_STARTED.set()
+            await asyncio.sleep(1.5)
         # The effect is an outgoing event: visible on the bus, and only if we commit.
         await uow.publish(LeadRouted(lead_id=lead.lead_id, owner_id="rep-test", rule="test"))
 
@@ -144,3 +151,25 @@ async def test_messages_that_can_never_succeed_are_parked_at_once_with_the_reaso
     assert "company_name" in reasons[0]
     assert reasons[1].startswith("not a Salesrail event envelope")
     assert all(m.headers["Salesrail-Dead-Letter-Deliveries"] == "1" for m in dead)
+
+
+async def test_stopping_finishes_the_message_in_flight_and_acknowledges_it(
+    service: ServiceRuntime, fresh_nats_url: str
+) -> None:
+    SLOW_HANDLER_STARTED.clear()
+    event = envelope("slow")
+    await publish(fresh_nats_url, event)
+    await asyncio.wait_for(SLOW_HANDLER_STARTED.wait(), timeout=10)
+
+    await service.stop()
+
+    routed = await wait_for_messages(fresh_nats_url, "salesrail.lead.routed", timeout_s=5)
+    assert routed_lead_ids(routed) == [event["data"]["lead_id"]]
+    nc = await nats.connect(fresh_nats_url)
+    try:
+        info = await nc.jetstream().consumer_info(LEAD_STREAM.name, CONSUMER)
+    finally:
+        await nc.close()
+    # The slow event (stream sequence 1) was acknowledged; nothing is left half-done.
+    assert info.ack_floor.stream_seq == 1
+    assert info.num_ack_pending == 0
