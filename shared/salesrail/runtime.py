@@ -22,6 +22,7 @@ from salesrail import faults
 from salesrail.auth.api_keys import ApiKeyStore
 from salesrail.auth.jwt_tokens import JwtVerifier
 from salesrail.bus.consumer import EventConsumer, PullLoop
+from salesrail.bus.housekeeping import Housekeeping
 from salesrail.bus.outbox import Outbox, OutboxRelay
 from salesrail.clock import Clock, system_clock
 from salesrail.db.database import Database
@@ -66,6 +67,10 @@ class ServiceRuntime:
         )
         self.outbox = Outbox(source=settings.service_name, clock=clock)
         self.loops: list[PullLoop] = []
+        self.housekeeping = Housekeeping(
+            db=self.db, clock=clock, outbox_retention_s=settings.outbox_retention_s,
+            processed_retention_s=settings.processed_events_retention_s,
+        )
         self.nc: NatsClient | None = None
         self.js: JetStreamContext | None = None
         self.relay: OutboxRelay | None = None
@@ -93,9 +98,10 @@ class ServiceRuntime:
         await ensure_streams(self.js, duplicate_window_s=s.stream_duplicate_window_s)
         self.relay = OutboxRelay(
             db=self.db, js=self.js, clock=self.clock, batch_size=s.outbox_batch_size,
-            poll_interval_s=s.outbox_poll_interval_s, retention_s=s.outbox_retention_s,
+            poll_interval_s=s.outbox_poll_interval_s,
         )
         self.relay.start()
+        self.housekeeping.start()
         self.loops = [
             consumer.bind(
                 unit_of_work=self.unit_of_work, js=self.js, clock=self.clock,
@@ -117,10 +123,11 @@ class ServiceRuntime:
         self.started = False
         for loop in self.loops:
             await loop.stop(grace_s=self.settings.shutdown_grace_s)
+        await self.housekeeping.stop()
         if self.relay is not None:
             await self.relay.stop()
         if self.nc is not None and not self.nc.is_closed:
-            await self.nc.drain()
+            await self.nc.drain()  # flushes what is buffered; subscriptions are already gone
         await self.db.dispose()
         await self.auth_db.dispose()
         log.info("service.stopped")

@@ -50,6 +50,7 @@ class ServiceSettings(BaseSettings):
     outbox_batch_size: int = 500
     outbox_poll_interval_s: float = 1.0
     outbox_retention_s: float = 24 * 3600
+    processed_events_retention_s: float = 7 * 24 * 3600
 
     consumer_batch_size: int = 100
     consumer_max_deliver: int = 8

@@ -139,7 +139,7 @@ class ApiKeyStore:
         if row is None:
             return _CachedKey(expires, "", None)
         principal = Principal(
-            subject=f"key:{row.name or row.key_id}",
+            subject=f"key:{row.key_id}",  # names are labels, not identities
             role=Role(row.role),
             via="api_key",
             rep_id=row.rep_id,

@@ -17,6 +17,7 @@ over, which adds up to the fetch timeout to every event's latency.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fnmatch
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
@@ -271,9 +272,10 @@ class PullLoop:
         self._stopping = False
         self._processing = False
         self._task: asyncio.Task[None] | None = None
+        self._subscription: Any = None
 
     async def start(self) -> None:
-        subscription = await self.js.pull_subscribe(
+        self._subscription = subscription = await self.js.pull_subscribe(
             self.consumer.filter_subject,
             durable=self.consumer.name,
             stream=self.consumer.stream.name,
@@ -315,3 +317,6 @@ class PullLoop:
             await asyncio.wait_for(self._task, timeout=grace_s)
         except (asyncio.CancelledError, TimeoutError):
             pass
+        # Without this, draining the connection would wait on the pull subscription's inbox.
+        with contextlib.suppress(Exception):
+            await self._subscription.unsubscribe()

@@ -10,11 +10,11 @@ window.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import structlog
 from nats.js import JetStreamContext
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -78,7 +78,6 @@ class OutboxRelay:
         clock: Clock,
         batch_size: int = 500,
         poll_interval_s: float = 1.0,
-        retention_s: float = 24 * 3600,
         publish_timeout_s: float = 5.0,
     ) -> None:
         self.db = db
@@ -86,7 +85,6 @@ class OutboxRelay:
         self.clock = clock
         self.batch_size = batch_size
         self.poll_interval_s = poll_interval_s
-        self.retention = timedelta(seconds=retention_s)
         self.publish_timeout_s = publish_timeout_s
         self._wake = asyncio.Event()
         self._stopping = False
@@ -112,15 +110,11 @@ class OutboxRelay:
 
     async def _run(self) -> None:
         backoff = self.poll_interval_s
-        last_purge = self.clock.now()
         while True:
             try:
                 while await self.flush() == self.batch_size:
                     pass
                 backoff = self.poll_interval_s
-                if self.clock.now() - last_purge > timedelta(minutes=1):
-                    await self.purge_sent()
-                    last_purge = self.clock.now()
             except Exception as exc:  # broker or database away: keep the rows, try again later
                 log.warning("outbox.relay_failed", error=repr(exc), retry_in_s=backoff)
                 backoff = min(backoff * 2, 30.0)
@@ -162,8 +156,3 @@ class OutboxRelay:
             )
         self.published_total += len(rows)
         return len(rows)
-
-    async def purge_sent(self) -> None:
-        cutoff = self.clock.now() - self.retention
-        async with self.db.transaction() as session:
-            await session.execute(delete(outbox).where(outbox.c.sent_at < cutoff))

@@ -36,3 +36,4 @@ processed_events = Table(
     Column("event_id", String(128), primary_key=True),
     Column("processed_at", UtcDateTime, nullable=False),
 )
+Index("ix_processed_events_processed_at", processed_events.c.processed_at)

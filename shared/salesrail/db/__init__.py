@@ -4,5 +4,6 @@ PostgreSQL, and migrations applied at start-up."""
 from salesrail.db.database import Database
 from salesrail.db.migrate import migrate
 from salesrail.db.types import BigIntPK, JsonDoc, UtcDateTime
+from salesrail.db.upsert import insert_ignore
 
-__all__ = ["BigIntPK", "Database", "JsonDoc", "UtcDateTime", "migrate"]
+__all__ = ["BigIntPK", "Database", "JsonDoc", "UtcDateTime", "insert_ignore", "migrate"]

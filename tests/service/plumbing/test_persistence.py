@@ -56,7 +56,7 @@ async def test_migrations_apply_once_even_when_replicas_start_together(database_
             from sqlalchemy import text
 
             versions = (await session.execute(text("SELECT version_num FROM alembic_version"))).all()
-        assert [v[0] for v in versions] == ["plumbing_0001"]
+        assert [v[0] for v in versions] == ["plumbing_0002"]
     finally:
         for db in databases:
             await db.dispose()
@@ -83,5 +83,41 @@ async def test_api_keys_are_stored_hashed_verified_and_revocable(database_url: s
 
         assert await store.revoke(stored.key_id)
         assert await store.verify(key) is None
+    finally:
+        await db.dispose()
+
+
+async def test_housekeeping_trims_old_plumbing_rows_and_keeps_unsent_events(database_url: str) -> None:
+    from salesrail.bus.housekeeping import Housekeeping
+    from salesrail.bus.tables import outbox, processed_events
+
+    now = datetime(2026, 11, 23, 12, tzinfo=UTC)
+    db = Database(database_url)
+    try:
+        await migrate(db, [PLUMBING_VERSIONS])
+        long_ago = now - timedelta(days=30)
+        async with db.transaction() as session:
+            for event_id, sent_at in (("old-sent", long_ago), ("old-unsent", None), ("new-sent", now)):
+                await session.execute(
+                    insert(outbox).values(
+                        event_id=event_id, subject="salesrail.lead.received", payload=b"{}",
+                        created_at=long_ago, sent_at=sent_at, attempts=0,
+                    )
+                )
+            for event_id, at in (("seen-long-ago", long_ago), ("seen-today", now)):
+                await session.execute(
+                    insert(processed_events).values(consumer="c", event_id=event_id, processed_at=at)
+                )
+
+        await Housekeeping(
+            db=db, clock=FrozenClock(now), outbox_retention_s=86400,
+            processed_retention_s=7 * 86400,
+        ).purge()
+
+        async with db.transaction() as session:
+            kept_outbox = set((await session.scalars(select(outbox.c.event_id))).all())
+            kept_seen = set((await session.scalars(select(processed_events.c.event_id))).all())
+        assert kept_outbox == {"old-unsent", "new-sent"}
+        assert kept_seen == {"seen-today"}
     finally:
         await db.dispose()
