@@ -1,0 +1,1 @@
+"""activity: activities, attachments, opportunity stages and stage gates."""

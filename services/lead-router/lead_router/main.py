@@ -8,25 +8,21 @@ from lead_router import api, publishers, subscribers
 from lead_router.config import Settings
 from salesrail.clock import Clock, system_clock
 from salesrail.http.app import create_service_app
-from salesrail.runtime import ServiceRuntime
 from salesrail.serve import serve
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock = system_clock) -> FastAPI:
-    runtime = ServiceRuntime(
-        settings=settings or Settings(),
-        migrations=MIGRATIONS,
-        consumers=subscribers.CONSUMERS,
-        clock=clock,
-    )
     return create_service_app(
-        runtime,
+        settings or Settings(),
         title="Salesrail lead-router",
         description="Lead intake, enrichment, scoring, routing rules and the public pool.",
+        migrations=MIGRATIONS,
         routers=[api.router],
+        consumers=subscribers.CONSUMERS,
         publishes=publishers.PUBLISHES,
+        clock=clock,
     )
 
 

@@ -1,0 +1,1 @@
+"""metrics: KPIs, funnels, role dashboards, the dashboard web page."""

@@ -1,0 +1,1 @@
+"""sla-monitor: durable SLA clocks kept in the database; alerts and escalations when they expire."""

@@ -139,7 +139,8 @@ class ApiKeyStore:
         if row is None:
             return _CachedKey(expires, "", None)
         principal = Principal(
-            subject=f"key:{row.key_id}",  # names are labels, not identities
+            # A rep's key acts as that rep; other keys are known by id (names are only labels).
+            subject=row.rep_id or f"key:{row.key_id}",
             role=Role(row.role),
             via="api_key",
             rep_id=row.rep_id,

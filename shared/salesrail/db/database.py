@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -63,10 +64,19 @@ def _tune_sqlite(sync_engine: Any) -> None:
         # Let SQLAlchemy, not the driver, open transactions (see `_on_begin`).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        # WAL is a property of the file: set it once. Switching needs a moment with no other
+        # connection busy, which processes starting together may not give at the first try.
+        for attempt in range(50):
+            cursor.execute("PRAGMA journal_mode")
+            if cursor.fetchone()[0] == "wal":
+                break
+            try:
+                cursor.execute("PRAGMA journal_mode=WAL")
+            except Exception:
+                time.sleep(0.02 * (attempt + 1))
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
     @event.listens_for(sync_engine, "begin")

@@ -25,14 +25,20 @@ class StreamSpec:
         return [f"{SUBJECT_PREFIX}{self.domain}.>"]
 
 
+LEAD_STREAM = StreamSpec(
+    "SALESRAIL_LEAD", "lead", "Lead lifecycle: received, routed, pooled, owners, stages"
+)
+ACTIVITY_STREAM = StreamSpec("SALESRAIL_ACTIVITY", "activity", "Visits, calls, quotes, contracts")
+COLLAB_STREAM = StreamSpec("SALESRAIL_COLLAB", "collab", "Collaboration ticket lifecycle")
+SLA_STREAM = StreamSpec("SALESRAIL_SLA", "sla", "SLA warnings, alerts and retractions")
+NOTIFY_STREAM = StreamSpec("SALESRAIL_NOTIFY", "notify", "Messages for people through their channels")
+DLQ_STREAM = StreamSpec(
+    "SALESRAIL_DLQ", "dlq", "Messages a consumer could not process, with the reason",
+    max_age_days=90,
+)
+
 STREAMS: tuple[StreamSpec, ...] = (
-    StreamSpec("SALESRAIL_LEAD", "lead", "Lead lifecycle: received, routed, pooled, owners, stages"),
-    StreamSpec("SALESRAIL_ACTIVITY", "activity", "Visits, calls, quotes, contracts"),
-    StreamSpec("SALESRAIL_COLLAB", "collab", "Collaboration ticket lifecycle"),
-    StreamSpec("SALESRAIL_SLA", "sla", "SLA warnings, alerts and retractions"),
-    StreamSpec("SALESRAIL_NOTIFY", "notify", "Messages for people through their channels"),
-    StreamSpec("SALESRAIL_DLQ", "dlq", "Messages a consumer could not process, with the reason",
-               max_age_days=90),
+    LEAD_STREAM, ACTIVITY_STREAM, COLLAB_STREAM, SLA_STREAM, NOTIFY_STREAM, DLQ_STREAM
 )
 
 DEAD_LETTER_PREFIX = f"{SUBJECT_PREFIX}dlq."

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from salesrail.asyncapi import asyncapi_document
+from salesrail.bus.consumer import EventConsumer
+from salesrail.clock import Clock, system_clock
+from salesrail.settings import ServiceSettings
 from salesrail.auth.dependency import authenticate
 from salesrail.events.catalog import EventData
 from salesrail.http.middleware import RequestContextMiddleware
@@ -18,15 +22,22 @@ from salesrail.runtime import ServiceRuntime
 
 
 def create_service_app(
-    runtime: ServiceRuntime,
+    settings: ServiceSettings,
     *,
     title: str,
     description: str,
+    migrations: Path,
     routers: Sequence[APIRouter] = (),
+    consumers: Sequence[EventConsumer] = (),
     publishes: Sequence[type[EventData]] = (),
+    clock: Clock = system_clock,
     version: str = "1.0.0",
 ) -> FastAPI:
-    """An app whose `/v1/` routes all require authentication, with health and metrics."""
+    """A service's app: its runtime in the lifespan, `/v1/` routes that all require
+    authentication, health, readiness, metrics and its AsyncAPI document."""
+    runtime = ServiceRuntime(
+        settings=settings, migrations=migrations, consumers=consumers, clock=clock
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -15,13 +15,12 @@ import pytest
 
 from salesrail.bus.consumer import REASON_HEADER, EventConsumer
 from salesrail.events.catalog import LeadReceived, LeadRouted
-from salesrail.events.streams import STREAMS
+from salesrail.events.streams import LEAD_STREAM
 from salesrail.runtime import ServiceRuntime
 from salesrail.settings import ServiceSettings
 from salesrail.unit_of_work import UnitOfWork
 from tests.support.bus import envelope_of, wait_for_messages
 
-LEAD_STREAM = next(s for s in STREAMS if s.name == "SALESRAIL_LEAD")
 CONSUMER = "plumbing-test-leads"
 
 

@@ -1,0 +1,3 @@
+from activity.main import main
+
+main()

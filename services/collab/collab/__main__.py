@@ -1,0 +1,3 @@
+from collab.main import main
+
+main()

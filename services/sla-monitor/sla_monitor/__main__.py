@@ -1,0 +1,3 @@
+from sla_monitor.main import main
+
+main()
