@@ -1,31 +1,17 @@
-"""Wiring: settings, runtime, HTTP routes and bus subscribers of collab."""
+"""Wiring of collab: its settings, HTTP routes, bus subscribers and published events."""
 
 from pathlib import Path
 
-from fastapi import FastAPI
-
 from collab import api, publishers, subscribers
 from collab.config import Settings
-from salesrail.clock import Clock, system_clock
-from salesrail.http.app import create_service_app
-from salesrail.serve import serve
+from salesrail.service import entrypoints
 
-MIGRATIONS = Path(__file__).parent / "migrations"
-
-
-def create_app(settings: Settings | None = None, *, clock: Clock = system_clock) -> FastAPI:
-    return create_service_app(
-        settings or Settings(),
-        title="Salesrail collab",
-        description="Collaboration tickets between sales, presales, finance and after-sales.",
-        migrations=MIGRATIONS,
-        routers=[api.router],
-        consumers=subscribers.CONSUMERS,
-        publishes=publishers.PUBLISHES,
-        clock=clock,
-    )
-
-
-def main() -> None:
-    settings = Settings()
-    serve(create_app(settings), settings)
+create_app, main = entrypoints(
+    Settings,
+    title="Salesrail collab",
+    description="Collaboration tickets between sales, presales, finance and after-sales.",
+    migrations=Path(__file__).parent / "migrations",
+    routers=[api.router],
+    consumers=subscribers.CONSUMERS,
+    publishes=publishers.PUBLISHES,
+)

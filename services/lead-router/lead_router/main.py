@@ -1,31 +1,17 @@
-"""Wiring: settings, runtime, HTTP routes and bus subscribers of lead-router."""
+"""Wiring of lead-router: its settings, HTTP routes, bus subscribers and published events."""
 
 from pathlib import Path
 
-from fastapi import FastAPI
-
 from lead_router import api, publishers, subscribers
 from lead_router.config import Settings
-from salesrail.clock import Clock, system_clock
-from salesrail.http.app import create_service_app
-from salesrail.serve import serve
+from salesrail.service import entrypoints
 
-MIGRATIONS = Path(__file__).parent / "migrations"
-
-
-def create_app(settings: Settings | None = None, *, clock: Clock = system_clock) -> FastAPI:
-    return create_service_app(
-        settings or Settings(),
-        title="Salesrail lead-router",
-        description="Lead intake, enrichment, scoring, routing rules and the public pool.",
-        migrations=MIGRATIONS,
-        routers=[api.router],
-        consumers=subscribers.CONSUMERS,
-        publishes=publishers.PUBLISHES,
-        clock=clock,
-    )
-
-
-def main() -> None:
-    settings = Settings()
-    serve(create_app(settings), settings)
+create_app, main = entrypoints(
+    Settings,
+    title="Salesrail lead-router",
+    description="Lead intake, enrichment, scoring, routing rules and the public pool.",
+    migrations=Path(__file__).parent / "migrations",
+    routers=[api.router],
+    consumers=subscribers.CONSUMERS,
+    publishes=publishers.PUBLISHES,
+)
