@@ -7,8 +7,8 @@ relay publishes what is already committed, then connections close.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,14 @@ class AuthContext:
     jwt: JwtVerifier
 
 
+ServiceLifespan = Callable[["ServiceRuntime"], AbstractAsyncContextManager[Any]]
+
+
 class ServiceRuntime:
+    """`lifespan`, when given, builds the service's own context (rule engines, caches, ...)
+    once the database and bus are up and before consumers start; handlers and routes reach
+    it as `uow.context` and `runtime.context`."""
+
     def __init__(
         self,
         *,
@@ -48,8 +55,12 @@ class ServiceRuntime:
         migrations: Path,
         consumers: Sequence[EventConsumer] = (),
         clock: Clock = system_clock,
+        lifespan: ServiceLifespan | None = None,
     ) -> None:
         self.settings = settings
+        self.lifespan = lifespan
+        self.context: Any = None
+        self._exit_stack = AsyncExitStack()
         self.clock = clock
         self.migrations = migrations
         self.consumers = tuple(consumers)
@@ -80,7 +91,9 @@ class ServiceRuntime:
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
         async with self.db.transaction() as session:
-            yield UnitOfWork(session=session, outbox=self.outbox, clock=self.clock)
+            yield UnitOfWork(
+                session=session, outbox=self.outbox, clock=self.clock, context=self.context
+            )
 
     async def start(self) -> None:
         s = self.settings
@@ -102,6 +115,8 @@ class ServiceRuntime:
         )
         self.relay.start()
         self.housekeeping.start()
+        if self.lifespan is not None:
+            self.context = await self._exit_stack.enter_async_context(self.lifespan(self))
         self.loops = [
             consumer.bind(
                 unit_of_work=self.unit_of_work, js=self.js, clock=self.clock,
@@ -123,6 +138,7 @@ class ServiceRuntime:
         self.started = False
         for loop in self.loops:
             await loop.stop(grace_s=self.settings.shutdown_grace_s)
+        await self._exit_stack.aclose()
         await self.housekeeping.stop()
         if self.relay is not None:
             await self.relay.stop()

@@ -11,6 +11,7 @@ from salesrail.bus.consumer import EventConsumer
 from salesrail.clock import Clock, system_clock
 from salesrail.events.catalog import EventData
 from salesrail.http.app import create_service_app
+from salesrail.runtime import ServiceLifespan
 from salesrail.serve import serve
 from salesrail.settings import ServiceSettings
 
@@ -26,6 +27,7 @@ def entrypoints(
     routers: Sequence[APIRouter],
     consumers: Sequence[EventConsumer],
     publishes: Sequence[type[EventData]],
+    lifespan: ServiceLifespan | None = None,
 ) -> tuple[AppFactory, Callable[[], None]]:
     """`create_app(settings=None, *, clock=...)` for tests and `main()` for the process."""
 
@@ -39,6 +41,7 @@ def entrypoints(
             consumers=consumers,
             publishes=publishes,
             clock=clock,
+            lifespan=lifespan,
         )
 
     def main() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,6 +19,7 @@ class UnitOfWork:
     session: AsyncSession
     outbox: Outbox
     clock: Clock
+    context: Any = None  # the service's own context (see ServiceRuntime's lifespan)
 
     async def publish(
         self,

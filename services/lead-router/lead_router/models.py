@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Float, Index, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import Float, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from salesrail.db.types import JsonDoc, UtcDateTime
+from salesrail.db.types import BigIntPK, JsonDoc, UtcDateTime
 
 
 class Base(DeclarativeBase):
@@ -20,6 +21,10 @@ class Lead(Base):
         UniqueConstraint("source", "external_id", name="uq_leads_source_external_id"),
         UniqueConstraint("idempotency_key", name="uq_leads_idempotency_key"),
         Index("ix_leads_received_at", "received_at"),
+        Index("ix_leads_phone", "phone"),
+        Index("ix_leads_company_block", "company_block"),
+        Index("ix_leads_owner_status", "owner_id", "status"),
+        Index("ix_leads_status_city", "status", "city"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -27,10 +32,16 @@ class Lead(Base):
     external_id: Mapped[str | None] = mapped_column(String(128))
     idempotency_key: Mapped[str | None] = mapped_column(String(300))
     company_name: Mapped[str] = mapped_column(String(200))
+    # The normalised company name (no legal suffix, no city prefix) and its first characters,
+    # for finding the same customer again.
+    company_key: Mapped[str] = mapped_column(String(200), default="")
+    company_block: Mapped[str] = mapped_column(String(8), default="")
     contact_name: Mapped[str] = mapped_column(String(100))
-    phone: Mapped[str] = mapped_column(String(32))
+    phone: Mapped[str] = mapped_column(String(32))  # E.164
     email: Mapped[str | None] = mapped_column(String(254))
-    city: Mapped[str] = mapped_column(String(64))
+    city: Mapped[str] = mapped_column(String(64))  # as sent
+    city_name: Mapped[str | None] = mapped_column(String(64))  # canonical, e.g. 杭州市
+    province: Mapped[str | None] = mapped_column(String(64))
     category: Mapped[str] = mapped_column(String(64))
     budget: Mapped[float | None] = mapped_column(Float)
     purchase_timeframe: Mapped[str | None] = mapped_column(String(100))
@@ -38,9 +49,84 @@ class Lead(Base):
     tags: Mapped[list[str]] = mapped_column(JsonDoc, default=list)
     status: Mapped[str] = mapped_column(String(16))
     owner_id: Mapped[str | None] = mapped_column(String(64))
+    team_id: Mapped[str | None] = mapped_column(String(64))
+    duplicate_of: Mapped[str | None] = mapped_column(String(36))
     score: Mapped[int | None]
     grade: Mapped[str | None] = mapped_column(String(1))
-    route: Mapped[str] = mapped_column(String(500))
+    qualified: Mapped[bool | None]
+    score_reasons: Mapped[list[dict[str, Any]]] = mapped_column(JsonDoc, default=list)
+    enrichment: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
+    enrichment_status: Mapped[str] = mapped_column(String(16), default="pending")
+    route: Mapped[str] = mapped_column(String(1000))
+    route_rule: Mapped[str | None] = mapped_column(String(100))
+    rules_version: Mapped[int | None]
     received_at: Mapped[datetime] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     created_by: Mapped[str] = mapped_column(String(200))
+    assigned_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class LeadHistory(Base):
+    """What happened to a lead, in order: intake, score, route, pool, claim, duplicates."""
+
+    __tablename__ = "lead_history"
+    __table_args__ = (Index("ix_lead_history_lead", "lead_id", "seq"),)
+
+    seq: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    lead_id: Mapped[str] = mapped_column(String(36))
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    kind: Mapped[str] = mapped_column(String(32))
+    by: Mapped[str] = mapped_column(String(200))
+    detail: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
+
+
+class Team(Base):
+    __tablename__ = "teams"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    supervisor_id: Mapped[str | None] = mapped_column(String(64))
+    channels: Mapped[list[dict[str, Any]]] = mapped_column(JsonDoc, default=list)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Rep(Base):
+    __tablename__ = "reps"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    team_id: Mapped[str | None] = mapped_column(ForeignKey("teams.id"))
+    cities: Mapped[list[str]] = mapped_column(JsonDoc, default=list)
+    categories: Mapped[list[str]] = mapped_column(JsonDoc, default=list)
+    cap: Mapped[int | None] = mapped_column(Integer)  # open leads at most; None = no cap
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active|away|inactive
+    # Kept by the same transactions that assign and release leads, so it is always exact.
+    open_leads: Mapped[int] = mapped_column(Integer, default=0)
+    channels: Mapped[list[dict[str, Any]]] = mapped_column(JsonDoc, default=list)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class RuleSetVersion(Base):
+    """Every routing or scoring rule set ever accepted; exactly one per kind is active."""
+
+    __tablename__ = "rule_sets"
+    __table_args__ = (UniqueConstraint("kind", "version", name="uq_rule_sets_kind_version"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))  # routing | scoring
+    version: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(Text)  # the YAML as submitted
+    document: Mapped[dict[str, Any]] = mapped_column(JsonDoc)  # as validated
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_by: Mapped[str] = mapped_column(String(200))
+
+
+class Cursor(Base):
+    """Round-robin positions, one per rule (or team) that distributes leads in turn."""
+
+    __tablename__ = "round_robin_cursors"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)

@@ -66,6 +66,29 @@ class LeadReassigned(EventData):
     by: str
 
 
+class LeadDuplicateDetected(EventData):
+    """The same customer arrived again: linked to the existing lead, never to a second rep."""
+
+    event_type: ClassVar[str] = "lead.duplicate_detected"
+    lead_id: str
+    duplicate_of: str
+    owner_id: str | None = None
+    matched_on: str  # "phone" or "company_name"
+    similarity: float | None = None
+
+
+class LeadRescored(EventData):
+    """Late enrichment facts changed a lead's score or grade."""
+
+    event_type: ClassVar[str] = "lead.rescored"
+    lead_id: str
+    score: int
+    grade: str
+    previous_score: int | None = None
+    previous_grade: str | None = None
+    reasons: list[str] = Field(default_factory=list)
+
+
 class LeadStageChanged(EventData):
     event_type: ClassVar[str] = "lead.stage_changed"
     lead_id: str
@@ -114,6 +137,29 @@ class TicketClosed(_TicketEvent):
     event_type: ClassVar[str] = "collab.ticket.closed"
 
 
+# --- notifications -----------------------------------------------------------------------
+
+
+class Recipient(BaseModel):
+    """Who is told: a rep, a team, a rep's supervisor, or everyone holding a role."""
+
+    model_config = ConfigDict(extra="ignore")
+    kind: str  # "rep" | "team" | "supervisor_of" | "role"
+    id: str
+
+
+class NotifyRequested(EventData):
+    """Tell people something through their configured channels (WeCom, DingTalk, ...)."""
+
+    event_type: ClassVar[str] = "notify.requested"
+    recipients: list[Recipient]
+    title: str
+    text: str
+    severity: str = "info"
+    lead_id: str | None = None
+    link: str | None = None
+
+
 # --- SLA clocks ---------------------------------------------------------------------------
 
 
@@ -143,6 +189,8 @@ _CATALOG: tuple[type[EventData], ...] = (
     LeadClaimed,
     LeadReassigned,
     LeadStageChanged,
+    LeadDuplicateDetected,
+    LeadRescored,
     ActivityLogged,
     TicketOpened,
     TicketAccepted,
@@ -150,6 +198,7 @@ _CATALOG: tuple[type[EventData], ...] = (
     TicketClosed,
     SlaWarning,
     SlaAlert,
+    NotifyRequested,
 )
 
 

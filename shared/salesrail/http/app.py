@@ -18,7 +18,7 @@ from salesrail.auth.dependency import authenticate
 from salesrail.events.catalog import EventData
 from salesrail.http.middleware import RequestContextMiddleware
 from salesrail.http.problems import install_problem_handlers
-from salesrail.runtime import ServiceRuntime
+from salesrail.runtime import ServiceLifespan, ServiceRuntime
 
 
 def create_service_app(
@@ -31,12 +31,14 @@ def create_service_app(
     consumers: Sequence[EventConsumer] = (),
     publishes: Sequence[type[EventData]] = (),
     clock: Clock = system_clock,
+    lifespan: ServiceLifespan | None = None,
     version: str = "1.0.0",
 ) -> FastAPI:
     """A service's app: its runtime in the lifespan, `/v1/` routes that all require
     authentication, health, readiness, metrics and its AsyncAPI document."""
     runtime = ServiceRuntime(
-        settings=settings, migrations=migrations, consumers=consumers, clock=clock
+        settings=settings, migrations=migrations, consumers=consumers, clock=clock,
+        lifespan=lifespan,
     )
 
     @asynccontextmanager
