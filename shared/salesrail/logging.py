@@ -80,8 +80,10 @@ def configure_logging(*, service: str, level: str = "INFO", json: bool = True) -
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "faststream"):
-        logging.getLogger(name).handlers[:] = []
-        logging.getLogger(name).propagate = True
+        logger = logging.getLogger(name)
+        logger.handlers[:] = []
+        logger.propagate = True
+        logger.setLevel(logging.NOTSET)  # uvicorn may have set its own level earlier
     # Requests are logged once, by our middleware, with the request id.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
 

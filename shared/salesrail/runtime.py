@@ -41,6 +41,8 @@ class AuthContext:
 
 
 ServiceLifespan = Callable[["ServiceRuntime"], AbstractAsyncContextManager[Any]]
+# A fixed list, or one made from the settings (a consumer configured by them).
+Consumers = Sequence[EventConsumer] | Callable[[ServiceSettings], Sequence[EventConsumer]]
 
 
 class ServiceRuntime:
@@ -53,7 +55,7 @@ class ServiceRuntime:
         *,
         settings: ServiceSettings,
         migrations: Path,
-        consumers: Sequence[EventConsumer] = (),
+        consumers: Consumers = (),
         clock: Clock = system_clock,
         lifespan: ServiceLifespan | None = None,
     ) -> None:
@@ -63,7 +65,7 @@ class ServiceRuntime:
         self._exit_stack = AsyncExitStack()
         self.clock = clock
         self.migrations = migrations
-        self.consumers = tuple(consumers)
+        self.consumers = tuple(consumers(settings) if callable(consumers) else consumers)
         self.db = Database(settings.database_url)
         self.auth_db = Database(settings.auth_database_url, pool_size=2)
         self.auth = AuthContext(

@@ -7,11 +7,10 @@ from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
 
-from salesrail.bus.consumer import EventConsumer
 from salesrail.clock import Clock, system_clock
 from salesrail.events.catalog import EventData
 from salesrail.http.app import create_service_app
-from salesrail.runtime import ServiceLifespan
+from salesrail.runtime import Consumers, ServiceLifespan
 from salesrail.serve import serve
 from salesrail.settings import ServiceSettings
 
@@ -25,7 +24,7 @@ def entrypoints(
     description: str,
     migrations: Path,
     routers: Sequence[APIRouter],
-    consumers: Sequence[EventConsumer],
+    consumers: Consumers,
     publishes: Sequence[type[EventData]],
     lifespan: ServiceLifespan | None = None,
 ) -> tuple[AppFactory, Callable[[], None]]:

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from lead_router import api, publishers, subscribers
 from lead_router.config import Settings
+from lead_router.context import lead_router_context
 from salesrail.service import entrypoints
 
 create_app, main = entrypoints(
@@ -12,6 +13,7 @@ create_app, main = entrypoints(
     description="Lead intake, enrichment, scoring, routing rules and the public pool.",
     migrations=Path(__file__).parent / "migrations",
     routers=[api.router],
-    consumers=subscribers.CONSUMERS,
+    consumers=subscribers.consumers,
     publishes=publishers.PUBLISHES,
+    lifespan=lead_router_context,
 )

@@ -1,20 +1,34 @@
-"""Use cases of lead-router: each runs in one unit of work (state + outgoing events)."""
+"""Lead intake: one door for every source. Replays answer the first result; a new lead is
+normalised, checked for duplicates, enriched within its budget, scored, routed and stored
+with its events in one transaction."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, text
 from sqlalchemy.exc import IntegrityError
 
 from lead_router import publishers, rules
-from lead_router.models import Lead
+from lead_router.duplicates import find_duplicate
+from lead_router.enrichment.facts import CompanyFacts
+from lead_router.models import Lead, LeadHistory
+from lead_router.routing import assign
+from lead_router.routing_rules import LeadFacts
 from lead_router.schemas import LeadIn
 from salesrail.http.problems import ProblemError
+from salesrail.text.company_names import company_block, company_region, normalize_company_name
+from salesrail.text.regions import resolve_city, resolve_province
 from salesrail.unit_of_work import UnitOfWork
+
+if TYPE_CHECKING:
+    from lead_router.context import LeadRouterContext
 
 UnitOfWorkFactory = Callable[[], AbstractAsyncContextManager[UnitOfWork]]
 
@@ -25,45 +39,87 @@ class Intake:
     created: bool
 
 
+@dataclass(frozen=True)
+class Place:
+    city_name: str | None
+    province: str | None
+
+
+def locate(city: str) -> Place:
+    """杭州 / 杭州市 / Hangzhou -> 杭州市, 浙江省; a province given as the city keeps the province."""
+    found = resolve_city(city)
+    if found is not None:
+        return Place(found.name, found.province)
+    province = resolve_province(city)
+    return Place(None, province.name if province else None)
+
+
 async def receive_lead(
     *,
     unit_of_work: UnitOfWorkFactory,
+    context: LeadRouterContext,
     lead_in: LeadIn,
     caller: str,
     idempotency_key: str | None,
 ) -> Intake:
     """Accept a lead once: a retry (same key, or same source + external id) gets the first."""
     scoped_key = rules.idempotency_scope(caller, idempotency_key) if idempotency_key else None
+    async with unit_of_work() as uow:
+        existing = await _find_replay(uow, lead_in, scoped_key)
+        now = uow.now()
+    if existing is not None:
+        return Intake(existing, created=False)
+    try:
+        received_at = rules.effective_received_at(lead_in.received_at, now=now)
+    except rules.FutureReceivedAt as exc:
+        raise _invalid("received_at", str(exc)) from exc
+
+    lead_id = str(uuid.uuid4())
+    # Outside the transaction: a slow registry must not hold database locks.
+    outcome = await context.enricher.enrich(
+        lead_id=lead_id, company_name=lead_in.company_name, credit_code=None,
+        budget_s=context.settings.enrichment_budget_s,
+    )
+    place = locate(lead_in.city)
+    company_key = normalize_company_name(lead_in.company_name)
     try:
         async with unit_of_work() as uow:
+            await _one_intake_per_customer(uow, lead_in.phone, company_block(company_key))
             existing = await _find_replay(uow, lead_in, scoped_key)
             if existing is not None:
                 return Intake(existing, created=False)
-            try:
-                received_at = rules.effective_received_at(lead_in.received_at, now=uow.now())
-            except rules.FutureReceivedAt as exc:
-                raise ProblemError(
-                    422, str(exc), type="urn:salesrail:problem:validation",
-                    title="Invalid request",
-                    errors=[{"field": "received_at", "in": "body", "message": str(exc),
-                             "code": "future"}],
-                ) from exc
             lead = Lead(
-                id=str(uuid.uuid4()),
+                id=lead_id,
                 **lead_in.model_dump(exclude={"received_at"}),
                 idempotency_key=scoped_key,
-                status="pending",
-                owner_id=None,
-                score=None,
-                grade=None,
-                route="not routed yet",
+                company_key=company_key,
+                company_block=company_block(company_key),
+                city_name=place.city_name,
+                province=place.province,
+                enrichment=outcome.facts.model_dump(mode="json") if outcome.facts else {},
+                enrichment_status=outcome.status,
                 received_at=received_at,
                 created_at=uow.now(),
                 created_by=caller,
+                status="pending",
+                route="",
+            )
+            _score(lead, context, now=uow.now())
+            duplicate = await find_duplicate(
+                uow.session, phone=lead.phone, company_key=company_key,
+                company_block=lead.company_block,
+                since=received_at - timedelta(days=context.settings.duplicate_window_days),
+                threshold=context.settings.duplicate_name_threshold,
+                company_region=company_region(lead_in.company_name),
             )
             uow.session.add(lead)
-            await uow.session.flush()
             await uow.publish(publishers.lead_received(lead))
+            history(uow, lead, "received", caller, source=lead.source, enrichment=outcome.status)
+            if duplicate is not None:
+                await _mark_duplicate(uow, lead, duplicate)
+            else:
+                await route_lead(uow, lead, context=context, by=caller)
+            await uow.session.flush()
             return Intake(lead, created=True)
     except IntegrityError:
         # A concurrent retry of the same lead committed first: answer with its result.
@@ -72,6 +128,92 @@ async def receive_lead(
         if existing is None:
             raise
         return Intake(existing, created=False)
+
+
+def _score(lead: Lead, context: LeadRouterContext, *, now: Any) -> None:
+    scoring = context.rulebook.scoring
+    assert scoring is not None
+    card = scoring.score(
+        {
+            "source": lead.source, "city": lead.city_name or lead.city, "province": lead.province,
+            "category": lead.category, "purchase_timeframe": lead.purchase_timeframe,
+            "email": lead.email, "budget": lead.budget, "tags": lead.tags,
+            **rules.company_facts(lead.enrichment, now=now),
+        }
+    )
+    lead.score, lead.grade, lead.qualified = card.score, card.grade, card.qualified
+    lead.score_reasons = card.reasons
+    lead.rules_version = scoring.version
+
+
+async def route_lead(
+    uow: UnitOfWork,
+    lead: Lead,
+    *,
+    context: LeadRouterContext,
+    by: str,
+    exclude: frozenset[str] = frozenset(),
+    previous_owner_id: str | None = None,
+    announce_pool: bool = True,
+) -> None:
+    """Decide with the active routing rules and give the lead an owner, or pool it.
+    `announce_pool=False` when the caller already announced the lead's return to the pool."""
+    routing = context.rulebook.routing
+    assert routing is not None
+    match = routing.match(
+        LeadFacts(
+            city=lead.city_name, province=lead.province, category=lead.category,
+            grade=lead.grade, source=lead.source, score=lead.score, tags=tuple(lead.tags),
+        )
+    )
+    assignment = await assign(uow, match, exclude=exclude)
+    lead.route = assignment.trace
+    lead.route_rule = match.rule.name if match.rule else None
+    lead.owner_id, lead.team_id = assignment.owner_id, assignment.team_id
+    if assignment.owner_id is None:
+        lead.status, lead.assigned_at = "pooled", None
+        if announce_pool:
+            await uow.publish(
+                publishers.lead_pooled(
+                    lead, reason=assignment.trace, previous_owner_id=previous_owner_id
+                )
+            )
+        history(uow, lead, "pooled", by, route=assignment.trace, rules_version=routing.version)
+        return
+    lead.status, lead.assigned_at = "routed", uow.now()
+    await uow.publish(publishers.lead_routed(lead, previous_owner_id=previous_owner_id))
+    await uow.publish(publishers.tell_owner(lead, title="新线索分配给您 (new lead)"))
+    history(
+        uow, lead, "routed", by, owner_id=lead.owner_id, route=assignment.trace,
+        rules_version=routing.version,
+    )
+
+
+async def _mark_duplicate(uow: UnitOfWork, lead: Lead, duplicate: Any) -> None:
+    """Linked to the first lead and its owner; never a second rep for the same customer."""
+    lead.status = "duplicate"
+    lead.duplicate_of = duplicate.lead_id
+    lead.owner_id = duplicate.owner_id
+    how = (
+        "same phone" if duplicate.matched_on == "phone"
+        else f"same company ({duplicate.similarity:.0f}% similar)"
+    )
+    lead.route = f"duplicate of lead {duplicate.lead_id}: {how}"
+    await uow.publish(
+        publishers.lead_duplicate(lead, matched_on=duplicate.matched_on, similarity=duplicate.similarity)
+    )
+    if lead.owner_id is not None:
+        await uow.publish(publishers.tell_owner(lead, title="您的客户再次来询 (returning customer)"))
+    history(uow, lead, "duplicate", "system", duplicate_of=duplicate.lead_id, matched_on=how)
+
+
+async def _one_intake_per_customer(uow: UnitOfWork, phone: str, block: str) -> None:
+    """Serialise intakes that could be the same customer, so two copies arriving at once
+    cannot both miss each other and go to two reps. SQLite already serialises writers."""
+    if uow.session.get_bind().dialect.name != "postgresql":
+        return
+    for key in sorted({f"phone:{phone}", f"company:{block}"}):
+        await uow.session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
 
 
 async def _find_replay(uow: UnitOfWork, lead_in: LeadIn, scoped_key: str | None) -> Lead | None:
@@ -85,6 +227,49 @@ async def _find_replay(uow: UnitOfWork, lead_in: LeadIn, scoped_key: str | None)
     return await uow.session.scalar(select(Lead).where(or_(*matches)).limit(1))
 
 
-async def get_lead(*, unit_of_work: UnitOfWorkFactory, lead_id: str) -> Lead | None:
+async def _rescore(
+    uow: UnitOfWork, lead: Lead, context: LeadRouterContext, facts: CompanyFacts
+) -> None:
+    before = (lead.score, lead.grade)
+    lead.enrichment = facts.model_dump(mode="json")
+    lead.enrichment_status = "complete"
+    _score(lead, context, now=uow.now())
+    history(uow, lead, "rescored", "enrichment", score=lead.score, grade=lead.grade)
+    if (lead.score, lead.grade) != before:
+        await uow.publish(publishers.lead_rescored(lead, previous=before))
+
+
+def history(uow: UnitOfWork, lead: Lead, kind: str, by: str, **detail: Any) -> None:
+    uow.session.add(LeadHistory(lead_id=lead.id, at=uow.now(), kind=kind, by=by, detail=detail))
+
+
+def _invalid(field: str, message: str) -> ProblemError:
+    return ProblemError(
+        422, f"the request is not valid: {field}", type="urn:salesrail:problem:validation",
+        title="Invalid request",
+        errors=[{"field": field, "in": "body", "message": message, "code": "invalid"}],
+    )
+
+
+async def get_lead(*, unit_of_work: UnitOfWorkFactory, lead_id: str) -> tuple[Lead, list[LeadHistory]] | None:
     async with unit_of_work() as uow:
-        return await uow.session.get(Lead, lead_id)
+        lead = await uow.session.get(Lead, lead_id)
+        if lead is None:
+            return None
+        entries = await uow.session.scalars(
+            select(LeadHistory).where(LeadHistory.lead_id == lead_id).order_by(LeadHistory.seq)
+        )
+        return lead, list(entries.all())
+
+
+async def apply_late_facts(
+    *, unit_of_work: UnitOfWorkFactory, context: LeadRouterContext, lead_id: str, facts: CompanyFacts
+) -> None:
+    """Registry facts that came after the budget: store them, re-score, say so if it changed."""
+    for attempt in range(5):  # the intake transaction may not have committed yet
+        async with unit_of_work() as uow:
+            lead = await uow.session.get(Lead, lead_id, with_for_update=True)
+            if lead is not None:
+                await _rescore(uow, lead, context, facts)
+                return
+        await asyncio.sleep(0.2 * (attempt + 1))

@@ -122,6 +122,11 @@ class EventConsumer:
         )
         return PullLoop(consumer=self, js=js, config=config, runner=runner, batch_size=batch_size)
 
+    async def process_batch(self, messages: list[Msg], runner: _ConsumerRunner) -> None:
+        """Apply a fetched batch. A consumer that must do slow I/O outside the database
+        transaction (sending a webhook) overrides this and calls `runner.process` after."""
+        await runner.process(messages)
+
     def event_types(self) -> list[str]:
         return [route.pattern for route in self._routes]
 
@@ -296,7 +301,7 @@ class PullLoop:
                 continue
             self._processing = True
             try:
-                await self.runner.process(messages)
+                await self.consumer.process_batch(messages, self.runner)
             except Exception as exc:  # unacknowledged messages come back after ack_wait
                 log.exception("consumer.batch_failed", consumer=self.consumer.name, error=repr(exc))
             finally:

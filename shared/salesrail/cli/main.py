@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from salesrail.cli import keys, tokens, up
+from salesrail.cli import demo, keys, leads, tokens, up
 
 app = typer.Typer(
     name="salesrail",
@@ -18,6 +18,8 @@ app.command("status", help="Show the running cluster: NATS URL and each service'
 )
 app.add_typer(keys.app, name="keys", help="API keys for machine clients.")
 app.command("token", help="Mint a JWT for a person (development and tests).")(tokens.token)
+app.add_typer(leads.app, name="leads", help="Leads: bulk import from CSV or .xlsx.")
+app.command("demo", help="Sample teams, reps, rules and leads, to see routing work.")(demo.demo)
 
 if __name__ == "__main__":
     app()

@@ -160,6 +160,21 @@ class NotifyRequested(EventData):
     link: str | None = None
 
 
+class NotifyDelivery(EventData):
+    """One message for one channel; the channel is named, its URL and secret stay in the DB."""
+
+    event_type: ClassVar[str] = "notify.delivery"
+    request_id: str  # the notify.requested event it comes from
+    owner_kind: str  # "rep" | "team"
+    owner_id: str
+    channel_id: str
+    title: str
+    text: str
+    severity: str = "info"
+    link: str | None = None
+    lead_id: str | None = None
+
+
 # --- SLA clocks ---------------------------------------------------------------------------
 
 
@@ -199,6 +214,7 @@ _CATALOG: tuple[type[EventData], ...] = (
     SlaWarning,
     SlaAlert,
     NotifyRequested,
+    NotifyDelivery,
 )
 
 

@@ -11,14 +11,13 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from salesrail.asyncapi import asyncapi_document
-from salesrail.bus.consumer import EventConsumer
 from salesrail.clock import Clock, system_clock
 from salesrail.settings import ServiceSettings
 from salesrail.auth.dependency import authenticate
 from salesrail.events.catalog import EventData
 from salesrail.http.middleware import RequestContextMiddleware
 from salesrail.http.problems import install_problem_handlers
-from salesrail.runtime import ServiceLifespan, ServiceRuntime
+from salesrail.runtime import Consumers, ServiceLifespan, ServiceRuntime
 
 
 def create_service_app(
@@ -28,7 +27,7 @@ def create_service_app(
     description: str,
     migrations: Path,
     routers: Sequence[APIRouter] = (),
-    consumers: Sequence[EventConsumer] = (),
+    consumers: Consumers = (),
     publishes: Sequence[type[EventData]] = (),
     clock: Clock = system_clock,
     lifespan: ServiceLifespan | None = None,

@@ -111,7 +111,9 @@ async def test_v1_routes_need_a_key_or_a_token(app):  # type: ignore[no-untyped-
     assert wrong.status_code == 401
     assert health.status_code == 200
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"database": "ok", "auth_database": "ok", "nats": "ok"}
+    assert ready.json()["checks"] == {
+        "database": "ok", "auth_database": "ok", "nats": "ok", "consumers": "ok"
+    }
 
 
 async def test_the_asyncapi_document_lists_what_the_service_publishes(app):  # type: ignore[no-untyped-def]

@@ -1,0 +1,151 @@
+"""The public pool: listing, claiming, releasing untouched leads, and manual reassignment."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import and_, or_, select, update
+
+from lead_router import publishers
+from lead_router.models import Lead, Rep
+from lead_router.routing import release_slot, take_slot
+from lead_router.service import history, route_lead
+from salesrail.events.catalog import LeadClaimed, LeadReassigned
+from salesrail.http.problems import ProblemError
+from salesrail.unit_of_work import UnitOfWork
+
+if TYPE_CHECKING:
+    from lead_router.context import LeadRouterContext
+
+
+async def list_pool(
+    uow: UnitOfWork,
+    *,
+    city: str | None,
+    category: str | None,
+    grade: str | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[Lead], str | None]:
+    """Newest first; `cursor` continues after the last lead of the previous page."""
+    query = select(Lead).where(Lead.status == "pooled")
+    if city is not None:
+        query = query.where(or_(Lead.city_name == city, Lead.city == city))
+    if category is not None:
+        query = query.where(Lead.category == category)
+    if grade is not None:
+        query = query.where(Lead.grade == grade)
+    if cursor is not None:
+        at, lead_id = _decode(cursor)
+        query = query.where(
+            or_(Lead.received_at < at, and_(Lead.received_at == at, Lead.id < lead_id))
+        )
+    rows = list(
+        (await uow.session.scalars(
+            query.order_by(Lead.received_at.desc(), Lead.id.desc()).limit(limit + 1)
+        )).all()
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (_encode(rows[-1]) if more and rows else None)
+
+
+async def claim(uow: UnitOfWork, lead_id: str, *, rep_id: str) -> Lead:
+    """Exactly one of many concurrent claimers wins; the others get 409. Caps apply."""
+    rep = await uow.session.get(Rep, rep_id)
+    if rep is None:
+        raise ProblemError(404, f"no rep {rep_id}")
+    if not await take_slot(uow, rep_id):
+        raise ProblemError(409, f"rep {rep_id} is not active or has reached their cap",
+                           type="urn:salesrail:problem:cap-reached")
+    claimed = await uow.session.execute(
+        update(Lead)
+        .where(Lead.id == lead_id, Lead.status == "pooled")
+        .values(status="routed", owner_id=rep_id, team_id=rep.team_id, assigned_at=uow.now(),
+                route=f"claimed from the public pool by {rep_id}", route_rule=None)
+    )
+    if not claimed.rowcount:
+        # The transaction rolls back, giving the slot back too.
+        raise ProblemError(409, "the lead is not in the pool (someone claimed it first)",
+                           type="urn:salesrail:problem:already-claimed")
+    lead = await uow.session.get(Lead, lead_id, populate_existing=True)
+    assert lead is not None
+    await uow.publish(LeadClaimed(lead_id=lead.id, owner_id=rep_id))
+    history(uow, lead, "claimed", rep_id, owner_id=rep_id)
+    return lead
+
+
+async def release_untouched(
+    uow: UnitOfWork, *, context: LeadRouterContext, lead_id: str, owner_id: str | None, reason: str
+) -> bool:
+    """Back to the pool and routed again without the previous owner. Acts only if the lead
+    still belongs to the owner the alert names (a stale alert changes nothing)."""
+    lead = await uow.session.get(Lead, lead_id, with_for_update=True)
+    if lead is None or lead.status != "routed" or lead.owner_id is None:
+        return False
+    if owner_id is not None and lead.owner_id != owner_id:
+        return False
+    previous = lead.owner_id
+    await release_slot(uow, previous)
+    lead.status, lead.owner_id, lead.team_id, lead.assigned_at = "pooled", None, None, None
+    await uow.publish(publishers.lead_pooled(lead, reason=reason, previous_owner_id=previous))
+    await uow.publish(
+        publishers.tell_previous_owner(lead, previous, title="线索已收回公海 (lead released)",
+                                       reason=reason)
+    )
+    history(uow, lead, "released", "sla", previous_owner_id=previous, reason=reason)
+    await route_lead(
+        uow, lead, context=context, by="sla", exclude=frozenset({previous}),
+        previous_owner_id=previous, announce_pool=False,
+    )
+    return True
+
+
+async def reassign(uow: UnitOfWork, lead_id: str, *, to_rep: str, reason: str, by: str) -> Lead:
+    lead = await uow.session.get(Lead, lead_id, with_for_update=True)
+    if lead is None:
+        raise ProblemError(404, f"no lead {lead_id}")
+    if lead.status not in {"routed", "pooled"}:
+        raise ProblemError(409, f"a {lead.status} lead cannot be reassigned")
+    if lead.owner_id == to_rep:
+        raise ProblemError(409, f"the lead already belongs to {to_rep}")
+    rep = await uow.session.get(Rep, to_rep)
+    if rep is None:
+        raise ProblemError(422, f"no rep {to_rep}", type="urn:salesrail:problem:validation",
+                           errors=[{"field": "owner_id", "in": "body", "message": "unknown rep",
+                                    "code": "unknown"}])
+    if not await take_slot(uow, to_rep):
+        raise ProblemError(409, f"rep {to_rep} is not active or has reached their cap",
+                           type="urn:salesrail:problem:cap-reached")
+    previous = lead.owner_id
+    if previous is not None:
+        await release_slot(uow, previous)
+    lead.owner_id, lead.team_id, lead.status, lead.assigned_at = to_rep, rep.team_id, "routed", uow.now()
+    lead.route = f"reassigned by {by}: {reason}"
+    await uow.publish(
+        LeadReassigned(lead_id=lead.id, owner_id=to_rep, previous_owner_id=previous, reason=reason,
+                       by=by)
+    )
+    await uow.publish(publishers.tell_owner(lead, title="线索转交给您 (lead reassigned to you)"))
+    history(uow, lead, "reassigned", by, owner_id=to_rep, previous_owner_id=previous, reason=reason)
+    return lead
+
+
+def _encode(lead: Lead) -> str:
+    raw = json.dumps([lead.received_at.isoformat(), lead.id]).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def _decode(cursor: str) -> tuple[datetime, str]:
+    try:
+        at, lead_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return datetime.fromisoformat(at), str(lead_id)
+    except (ValueError, TypeError) as exc:
+        raise ProblemError(
+            422, "cursor is not valid", type="urn:salesrail:problem:validation",
+            errors=[{"field": "cursor", "in": "query", "message": "not a cursor from this API",
+                     "code": "invalid"}],
+        ) from exc

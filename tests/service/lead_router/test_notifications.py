@@ -1,0 +1,399 @@
+"""Notifications end to end: a real bus, both databases, a real HTTP receiver on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import nats
+import pytest
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import Field
+
+import lead_router
+from lead_router.config import Settings
+from lead_router.models import Rep, Team
+from lead_router.notifications import DELIVER_CONSUMER, notification_consumers
+from salesrail.events.catalog import NotifyDelivery
+from salesrail.bus.consumer import REASON_HEADER
+from salesrail.embedded_nats import free_port
+from salesrail.events.catalog import NotifyRequested, Recipient
+from salesrail.events.streams import NOTIFY_STREAM
+from salesrail.notify.channels import dingtalk_sign
+from salesrail.runtime import ServiceRuntime
+from tests.support.bus import envelope_of, wait_for_messages
+from tests.support.publishing import eventually
+
+SECRET = "receiver-secret-0123456789abcdef"
+DINGTALK_SECRET = "SEC" + "5e" * 32
+MAX_DELIVER = 5
+DLQ = f"salesrail.dlq.{DELIVER_CONSUMER}"
+
+
+class NotifyTestSettings(Settings):
+    notify_timeout_s: float = 3.0
+    notify_allow_hosts: list[str] = Field(default_factory=lambda: ["127.0.0.1"])
+
+
+# --- a receiver -------------------------------------------------------------------------
+
+
+@dataclass
+class Hit:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    query: dict[str, str]
+    signed: bool  # the webhook signature (or DingTalk sign) verified against the secret
+
+
+@dataclass
+class Receiver:
+    """Webhook endpoints: `/ok/*` accept, `/fail/*` answer 500, `/slow/*` take 2 s,
+    `/dingtalk` checks DingTalk's sign, `/wecom-refuses` answers 200 with an error code."""
+
+    port: int = field(default_factory=free_port)
+    hits: list[Hit] = field(default_factory=list)
+    _server: uvicorn.Server | None = None
+    _task: asyncio.Task[None] | None = None
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def app(self) -> FastAPI:
+        app = FastAPI()
+
+        @app.post("/{path:path}")
+        async def hook(path: str, request: Request) -> JSONResponse:
+            body = await request.body()
+            query = dict(request.query_params)
+            hit = Hit("/" + path, dict(request.headers), body, query, _signed(path, request, body))
+            self.hits.append(hit)
+            if path.startswith("fail/"):
+                return JSONResponse({"error": "down for maintenance"}, status_code=500)
+            if path.startswith("slow/"):
+                await asyncio.sleep(2.0)
+            if path == "dingtalk":
+                answer = {"errcode": 0, "errmsg": "ok"} if hit.signed else {"errcode": 310000}
+                return JSONResponse(answer)
+            if path == "wecom-refuses":
+                return JSONResponse({"errcode": 93000, "errmsg": "invalid webhook url"})
+            return JSONResponse({"ok": True})
+
+        return app
+
+    async def start(self) -> None:
+        config = uvicorn.Config(
+            self.app(), host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
+        )
+        self._server = _Server(config)
+        self._task = asyncio.create_task(self._server.serve())
+        for _ in range(500):
+            if self._server.started:
+                return
+            if self._task.done():  # e.g. the port was taken: show why
+                await self._task
+            await asyncio.sleep(0.02)
+        raise AssertionError("the receiver did not start within 10 s")
+
+    async def stop(self) -> None:
+        if self._server is not None and self._task is not None:
+            self._server.should_exit = True
+            await self._task
+
+    def at(self, path: str) -> list[Hit]:
+        return [hit for hit in self.hits if hit.path == path]
+
+    async def wait_for(self, path: str, count: int = 1, timeout_s: float = 15.0) -> list[Hit]:
+        async def probe() -> list[Hit]:
+            return self.at(path)
+
+        return await eventually(probe, lambda hits: len(hits) >= count, timeout_s=timeout_s)
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:  # leave pytest's signal handlers alone
+        yield
+
+
+def _signed(path: str, request: Request, body: bytes) -> bool:
+    if path == "dingtalk":
+        timestamp = request.query_params.get("timestamp", "0")
+        fresh = abs(time.time() * 1000 - int(timestamp)) < 3_600_000
+        return fresh and request.query_params.get("sign") == dingtalk_sign(
+            DINGTALK_SECRET, int(timestamp)
+        )
+    # A receiver written from the documentation: HMAC over "<timestamp>.<raw body>".
+    timestamp = request.headers.get("x-salesrail-timestamp", "0")
+    expected = hmac.new(SECRET.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return abs(time.time() - int(timestamp)) <= 300 and hmac.compare_digest(
+        "sha256=" + expected.hexdigest(), request.headers.get("x-salesrail-signature", "")
+    )
+
+
+# --- the service ------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    receiver = Receiver()
+    await receiver.start()
+    try:
+        yield receiver
+    finally:
+        await receiver.stop()
+
+
+@pytest.fixture
+async def service(
+    database_url: str, auth_database_url: str, fresh_nats_url: str, tmp_path: Path
+) -> AsyncIterator[ServiceRuntime]:
+    settings = NotifyTestSettings(
+        database_url=database_url, auth_database_url=auth_database_url,
+        nats_url=fresh_nats_url, data_dir=tmp_path, consumer_max_deliver=MAX_DELIVER,
+        consumer_backoff_s=[0.2, 0.5, 1.0], consumer_batch_size=20,
+    )
+    runtime = ServiceRuntime(
+        settings=settings,
+        migrations=Path(lead_router.__file__).parent / "migrations",
+        consumers=notification_consumers(settings),
+    )
+    await runtime.start()
+    try:
+        yield runtime
+    finally:
+        await runtime.stop()
+
+
+def webhook(channel_id: str, url: str, *, enabled: bool = True) -> dict[str, Any]:
+    return {"id": channel_id, "type": "webhook", "url": url, "secret": SECRET, "enabled": enabled}
+
+
+async def add_team(
+    runtime: ServiceRuntime, team_id: str, channels: list[dict[str, Any]],
+    supervisor_id: str | None = None,
+) -> None:
+    now = datetime.now(UTC)
+    async with runtime.unit_of_work() as uow:
+        uow.session.add(
+            Team(id=team_id, name=team_id, supervisor_id=supervisor_id, channels=channels,
+                 created_at=now, updated_at=now)
+        )
+
+
+async def add_rep(
+    runtime: ServiceRuntime, rep_id: str, channels: list[dict[str, Any]], team_id: str | None = None
+) -> None:
+    now = datetime.now(UTC)
+    async with runtime.unit_of_work() as uow:
+        uow.session.add(
+            Rep(id=rep_id, name=rep_id, team_id=team_id, cities=[], categories=[], cap=None,
+                status="active", open_leads=0, channels=channels, created_at=now, updated_at=now)
+        )
+
+
+async def request(
+    runtime: ServiceRuntime, *recipients: tuple[str, str], title: str = "新线索"
+) -> str:
+    """Stage notify.requested as a use case does; its event id."""
+    async with runtime.unit_of_work() as uow:
+        envelope = await uow.publish(
+            NotifyRequested(
+                recipients=[Recipient(kind=kind, id=rid) for kind, rid in recipients],
+                title=title, text="杭州某某紧固件有限公司 已分配给你", severity="info",
+                lead_id="lead-1", link="https://salesrail.example/leads/lead-1",
+            )
+        )
+    return envelope.id
+
+
+async def dead_letters(nats_url: str, channel_id: str, timeout_s: float = 15.0) -> list[Any]:
+    return await wait_for_messages(
+        nats_url, DLQ, where=lambda e: e.get("data", {}).get("channel_id") == channel_id,
+        timeout_s=timeout_s,
+    )
+
+
+# --- the tests --------------------------------------------------------------------------
+
+
+async def test_each_channel_gets_exactly_one_signed_delivery_and_disabled_ones_none(
+    service: ServiceRuntime, receiver: Receiver, fresh_nats_url: str
+) -> None:
+    await add_team(service, "east", [webhook("robot", receiver.url("/ok/team-east"))],
+                   supervisor_id="rep-boss")
+    await add_rep(service, "rep-boss", [webhook("boss", receiver.url("/ok/boss"))], "east")
+    await add_rep(service, "rep-a", [
+        webhook("main", receiver.url("/ok/rep-a")),
+        webhook("old", receiver.url("/ok/rep-a-old"), enabled=False),
+    ], "east")
+    await add_rep(service, "rep-b", [], "east")
+
+    request_id = await request(
+        service, ("rep", "rep-a"), ("team", "east"), ("supervisor_of", "rep-b"),
+        ("rep", "rep-a"), ("role", "trainer"), ("rep", "no-such-rep"),
+    )
+
+    deliveries = await wait_for_messages(
+        fresh_nats_url, "salesrail.notify.delivery", count=3,
+        where=lambda e: e["data"]["request_id"] == request_id, settle_s=1.0,
+    )
+    for path in ("/ok/rep-a", "/ok/team-east", "/ok/boss"):
+        await receiver.wait_for(path)
+    await asyncio.sleep(1.0)  # time for any extra copy to show up
+
+    assert len(deliveries) == 3
+    data = [envelope_of(m)["data"] for m in deliveries]
+    assert sorted((d["owner_kind"], d["owner_id"], d["channel_id"]) for d in data) == [
+        ("rep", "rep-a", "main"), ("rep", "rep-boss", "boss"), ("team", "east", "robot"),
+    ]
+    assert all("url" not in d and "secret" not in d for d in data)  # no secrets on the bus
+    hits = receiver.hits
+    assert sorted(hit.path for hit in hits) == ["/ok/boss", "/ok/rep-a", "/ok/team-east"]
+    assert all(hit.signed for hit in hits)
+    assert {hit.headers["x-salesrail-delivery"] for hit in hits} == {
+        envelope_of(m)["id"] for m in deliveries
+    }
+    body = json.loads(receiver.at("/ok/rep-a")[0].body)
+    assert body["title"] == "新线索"
+    assert body["lead_id"] == "lead-1"
+
+
+async def test_a_receiver_that_is_down_gets_the_message_when_it_is_back(
+    service: ServiceRuntime, fresh_nats_url: str
+) -> None:
+    late = Receiver()  # its port is reserved, but nothing listens yet
+    await add_rep(service, "rep-late", [webhook("main", late.url("/ok/late"))])
+
+    started = time.monotonic()
+    await request(service, ("rep", "rep-late"))
+    staged_in = time.monotonic() - started
+
+    assert staged_in < 0.5  # asking never waits on delivery
+    assert await _redelivered(fresh_nats_url) >= 1  # it was tried, and failed
+    await late.start()
+    try:
+        hits = await late.wait_for("/ok/late")
+        await asyncio.sleep(1.0)
+        assert len(late.at("/ok/late")) == 1
+        assert hits[0].signed
+    finally:
+        await late.stop()
+    assert await wait_for_messages(fresh_nats_url, DLQ, timeout_s=0.5) == []
+
+
+async def test_a_receiver_that_keeps_failing_ends_on_the_dead_letter_subject_with_the_reason(
+    service: ServiceRuntime, receiver: Receiver, fresh_nats_url: str
+) -> None:
+    await add_rep(service, "rep-x", [webhook("broken", receiver.url("/fail/always"))])
+
+    await request(service, ("rep", "rep-x"))
+    dead = await dead_letters(fresh_nats_url, "broken")
+
+    assert len(dead) == 1
+    reason = dead[0].headers[REASON_HEADER]
+    assert f"failed {MAX_DELIVER} times" in reason
+    assert "HTTP 500" in reason
+    assert dead[0].headers["Salesrail-Dead-Letter-Deliveries"] == str(MAX_DELIVER)
+    # One request per attempt: the plumbing's replay of a failed batch sends nothing again.
+    assert len(receiver.at("/fail/always")) == MAX_DELIVER
+
+
+async def test_a_private_address_not_on_the_allow_list_is_parked_at_once(
+    service: ServiceRuntime, fresh_nats_url: str
+) -> None:
+    await add_rep(service, "rep-p", [webhook("intranet", "http://192.168.77.1:9/hook")])
+
+    await request(service, ("rep", "rep-p"))
+    dead = await dead_letters(fresh_nats_url, "intranet")
+
+    assert len(dead) == 1
+    assert dead[0].headers["Salesrail-Dead-Letter-Deliveries"] == "1"
+    reason = dead[0].headers[REASON_HEADER]
+    assert "192.168.77.1, a private address" in reason
+    assert "allow-list" in reason
+
+
+async def test_a_channel_that_no_longer_exists_is_parked_at_once(
+    service: ServiceRuntime, receiver: Receiver, fresh_nats_url: str
+) -> None:
+    await add_rep(service, "rep-g", [])
+    async with service.unit_of_work() as uow:
+        await uow.publish(
+            NotifyDelivery(
+                request_id="r-1", owner_kind="rep", owner_id="rep-g", channel_id="gone",
+                title="t", text="x",
+            )
+        )
+
+    dead = await dead_letters(fresh_nats_url, "gone")
+
+    assert dead[0].headers["Salesrail-Dead-Letter-Deliveries"] == "1"
+    assert "no longer exists" in dead[0].headers[REASON_HEADER]
+
+
+async def test_robot_platforms_dingtalk_signing_and_an_error_code_in_a_200_answer(
+    service: ServiceRuntime, receiver: Receiver, fresh_nats_url: str
+) -> None:
+    await add_team(service, "north", [
+        {"id": "ding", "type": "dingtalk", "secret": DINGTALK_SECRET,
+         "url": receiver.url("/dingtalk?access_token=t0k3n")},
+        {"id": "wx", "type": "wecom", "url": receiver.url("/wecom-refuses?key=k3y")},
+    ])
+
+    await request(service, ("team", "north"))
+    dead = await dead_letters(fresh_nats_url, "wx")
+
+    ding = receiver.at("/dingtalk")
+    assert len(ding) == 1 and ding[0].signed
+    assert ding[0].query["access_token"] == "t0k3n"
+    assert json.loads(ding[0].body)["msgtype"] == "markdown"
+    assert len(dead) == 1
+    reason = dead[0].headers[REASON_HEADER]
+    assert "error 93000: invalid webhook url" in reason
+    assert "k3y" not in reason  # the robot's key is a credential
+
+
+async def test_a_slow_receiver_holds_no_database_lock(
+    service: ServiceRuntime, receiver: Receiver
+) -> None:
+    await add_rep(service, "rep-s", [webhook("slow", receiver.url("/slow/one"))])
+
+    await request(service, ("rep", "rep-s"))
+    await receiver.wait_for("/slow/one")  # the receiver now sits on the request for 2 s
+    started = time.monotonic()
+    await add_team(service, "south", [])  # a write, as intake does
+    took = time.monotonic() - started
+
+    assert took < 0.5
+    await asyncio.sleep(2.5)
+    assert len(receiver.at("/slow/one")) == 1
+
+
+async def _redelivered(nats_url: str, timeout_s: float = 10.0) -> int:
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
+
+        async def probe() -> int:
+            try:
+                info = await js.consumer_info(NOTIFY_STREAM.name, DELIVER_CONSUMER)
+            except nats.js.errors.NotFoundError:
+                return 0
+            return info.num_redelivered or 0
+
+        return await eventually(probe, lambda n: n >= 1, timeout_s=timeout_s)
+    finally:
+        await nc.close()
