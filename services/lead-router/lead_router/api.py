@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from lead_router import access, directory, importing, pool, service
 from lead_router.context import LeadRouterContext
-from lead_router.models import Lead, LeadHistory
+from lead_router.models import Lead, LeadHistory, Rep
 from lead_router.routing import assign
 from lead_router.routing_rules import LeadFacts, RulesInvalid
 from lead_router.rules import mask_phone
@@ -305,7 +305,23 @@ async def get_reps(request: Request, caller: DirectoryReader,
 @router.get("/reps/{rep_id}", response_model=RepOut, summary="One rep", tags=["directory"])
 async def get_rep(rep_id: str, request: Request, caller: DirectoryReader) -> RepOut:
     async with _runtime(request).unit_of_work() as uow:
-        reps = [r for r in await directory.list_reps(uow) if r.id == rep_id]
-    if not reps:
+        rep = await uow.session.get(Rep, rep_id)
+    if rep is None:
         raise ProblemError(404, f"no rep {rep_id}")
-    return rep_out(reps[0])
+    return rep_out(rep)
+
+
+@router.delete("/reps/{rep_id}", status_code=204, summary="Remove a rep without open leads",
+               tags=["directory"])
+async def delete_rep(rep_id: str, request: Request, caller: DirectoryWriter) -> Response:
+    async with _runtime(request).unit_of_work() as uow:
+        await directory.delete_rep(uow, rep_id)
+    return Response(status_code=204)
+
+
+@router.delete("/teams/{team_id}", status_code=204, summary="Remove a team without reps",
+               tags=["directory"])
+async def delete_team(team_id: str, request: Request, caller: DirectoryWriter) -> Response:
+    async with _runtime(request).unit_of_work() as uow:
+        await directory.delete_team(uow, team_id)
+    return Response(status_code=204)

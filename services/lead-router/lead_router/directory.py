@@ -57,3 +57,26 @@ async def list_teams(uow: UnitOfWork) -> list[Team]:
 async def supervised_team_ids(uow: UnitOfWork, supervisor_id: str) -> set[str]:
     rows = await uow.session.scalars(select(Team.id).where(Team.supervisor_id == supervisor_id))
     return set(rows.all())
+
+
+async def delete_rep(uow: UnitOfWork, rep_id: str) -> None:
+    """Only a rep without open leads: hand their customers over first (or set them inactive)."""
+    rep = await uow.session.get(Rep, rep_id, with_for_update=True)
+    if rep is None:
+        raise ProblemError(404, f"no rep {rep_id}")
+    if rep.open_leads:
+        raise ProblemError(
+            409, f"rep {rep_id} still has {rep.open_leads} open leads: reassign them first, "
+            "or set the rep inactive", type="urn:salesrail:problem:rep-has-leads",
+        )
+    await uow.session.delete(rep)
+
+
+async def delete_team(uow: UnitOfWork, team_id: str) -> None:
+    team = await uow.session.get(Team, team_id)
+    if team is None:
+        raise ProblemError(404, f"no team {team_id}")
+    members = await uow.session.scalar(select(Rep.id).where(Rep.team_id == team_id).limit(1))
+    if members is not None:
+        raise ProblemError(409, f"team {team_id} still has reps", type="urn:salesrail:problem:team-not-empty")
+    await uow.session.delete(team)

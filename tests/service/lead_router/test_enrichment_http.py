@@ -446,3 +446,41 @@ async def test_close_cancels_a_lookup_still_waiting_for_the_registry(
     await enricher.close()
     assert time.monotonic() - started < 0.3
     assert enricher.running == 0 and late.received == []
+
+
+async def test_a_slow_registry_never_slows_intake_and_late_facts_rescore_the_lead(
+    registry: FakeRegistry, registry_url: str, database_url: str, auth_database_url: str,
+    fresh_nats_url: str, tmp_path: Any,
+) -> None:
+    from lead_router.config import Settings
+    from lead_router.main import create_app
+    from salesrail.auth.principal import Role
+    from tests.support.apps import api_key, running
+    from tests.support.bus import envelope_of, wait_for_messages
+
+    app = create_app(Settings(
+        database_url=database_url, auth_database_url=auth_database_url, nats_url=fresh_nats_url,
+        data_dir=tmp_path,
+        **settings(registry_url, registry_timeout_s=3.0, enrichment_budget_s=0.3).model_dump(),
+    ))
+    registry.then(Step(delay_s=1.0))
+    async with running(app) as client:
+        ops = await api_key(app, Role.OPS)
+        started = time.monotonic()
+        answer = await client.post("/v1/leads", headers=ops, json={
+            "source": "expo", "company_name": HENGGU["name"], "contact_name": "周经理",
+            "phone": "13566667777", "city": "杭州", "category": "紧固件",
+        })
+        took = time.monotonic() - started
+        rescored = await wait_for_messages(fresh_nats_url, "salesrail.lead.rescored", timeout_s=10)
+        later = (await client.get(f"/v1/leads/{answer.json()['id']}", headers=ops)).json()
+    assert answer.status_code == 201
+    assert took < 0.9, "intake waited for the registry beyond its budget"
+    assert answer.json()["enrichment_status"] == "pending"
+    assert answer.json()["enrichment"] == {}
+    event = envelope_of(rescored[0])["data"]
+    assert event["lead_id"] == answer.json()["id"]
+    assert event["score"] > answer.json()["score"]
+    assert later["enrichment_status"] == "complete"
+    assert later["enrichment"]["insured_headcount"] == 186
+    assert later["score"] == event["score"] and later["grade"] == event["grade"]

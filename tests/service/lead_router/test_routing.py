@@ -393,3 +393,32 @@ rules:
             assert item["route_rule"] == "hangzhou-fasteners"
             assert item["owner_id"] in {"rep-zhang", "rep-li"}
             assert "round-robin" in item["route"]
+
+
+async def test_reps_and_teams_are_managed_and_a_rep_with_open_leads_cannot_be_removed(app):  # type: ignore[no-untyped-def]
+    async with running(app) as client:
+        ops = await api_key(app, Role.OPS)
+        await setup_directory(client, ops)
+        await client.post("/v1/leads", json=lead(), headers=ops)  # -> rep-zhang
+        secret = "x" * 24
+        updated = await client.put("/v1/reps/rep-li", headers=ops, json={
+            "name": "李四", "team_id": "east-china", "cities": ["杭州"], "cap": 30,
+            "channels": [{"id": "hook", "type": "webhook", "url": "https://hooks.example.com/a?token=t",
+                          "secret": secret}],
+        })
+        bad_team = await client.put("/v1/reps/rep-x", json={"name": "x", "team_id": "nope"}, headers=ops)
+        busy = await client.delete("/v1/reps/rep-zhang", headers=ops)
+        gone = await client.delete("/v1/reps/rep-zhao", headers=ops)
+        missing = await client.get("/v1/reps/rep-zhao", headers=ops)
+        team_in_use = await client.delete("/v1/teams/east-china", headers=ops)
+        as_rep = await client.put("/v1/reps/rep-y", json={"name": "y"},
+                                  headers=await api_key(app, Role.REP, rep_id="rep-li"))
+    assert updated.status_code == 200
+    assert updated.json()["cap"] == 30
+    channel = updated.json()["channels"][0]
+    assert secret not in str(channel) and "token" not in channel["url"]
+    assert bad_team.status_code == 422 and bad_team.json()["errors"][0]["field"] == "team_id"
+    assert busy.status_code == 409
+    assert gone.status_code == 204 and missing.status_code == 404
+    assert team_in_use.status_code == 409
+    assert as_rep.status_code == 403
