@@ -26,6 +26,7 @@ import tempfile
 import time
 import warnings
 from array import array
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -38,6 +39,26 @@ DEFAULT_TIMEOUT = 5.0
 
 class SlowGeneratorWarning(UserWarning):
     """The Python fallback is in use: absolute figures are lower than with wrk."""
+
+
+@dataclass(frozen=True)
+class VaryingBody:
+    """A request body that differs for every request (e.g. a new lead each time).
+
+    Both generators number requests per *slot*: ``n`` counts 1, 2, 3... within a slot, and no
+    two slots of one ``run_load`` call are the same, so ``(slot, n)`` never repeats:
+
+    - ``lua``: Lua code defining ``function make_body(slot, n)`` that returns the body string.
+      wrk's slot is ``phase * threads + thread`` (phase 0 = warm-up, 1 = measured run, thread
+      0..threads-1), so slots are ``0 .. 2 * threads - 1``. Building a request in Lua costs wrk
+      more CPU per request than a fixed body.
+    - ``python(slot, n) -> bytes``: the same for the Python generator, whose slot is its
+      process index ``0 .. procs - 1`` (warm-up and measurement share one counter).
+    """
+
+    lua: str
+    python: Callable[[int, int], bytes]
+    content_type: str = "application/json"
 
 
 @dataclass
@@ -53,6 +74,8 @@ class LoadResult:
     p99_ms: float
     max_ms: float
     error_kinds: dict[str, int] = field(default_factory=dict)
+    #: successful responses during the warm-up (not counted above), when the generator knows
+    warmup_requests: int | None = None
 
     @property
     def note(self) -> str:
@@ -144,6 +167,7 @@ def run_load(
     threads: int | None = None,
     max_requests: int | None = None,
     timeout: float = DEFAULT_TIMEOUT,
+    varying_body: VaryingBody | None = None,
 ) -> LoadResult:
     """Load ``url`` with ``concurrency`` keep-alive connections for ``duration`` seconds.
 
@@ -156,12 +180,19 @@ def run_load(
     generator stops at its deadline or after ``max_requests`` (default DEFAULT_MAX_REQUESTS).
     With wrk, a ``max_requests`` cap is opt-in: it needs a Lua ``response()`` hook that costs wrk
     ~20-30 % more CPU per request, CPU taken from the server on a 2-core machine.
+
+    ``varying_body`` (instead of ``body``) makes every request's body different; see
+    :class:`VaryingBody`.
     """
     if concurrency < 1 or duration <= 0 or warmup < 0:
         raise ValueError("concurrency >= 1, duration > 0 and warmup >= 0 are required")
+    if varying_body is not None and body is not None:
+        raise ValueError("give body or varying_body, not both")
     host, port, path = _target(url)
     data, is_json = _encode_body(body)
     hdrs = _headers(data, is_json, headers)
+    if varying_body is not None and not any(k.lower() == "content-type" for k in hdrs):
+        hdrs["Content-Type"] = varying_body.content_type
     which = pick_generator(generator)
     if which == "wrk":
         netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -176,6 +207,7 @@ def run_load(
             threads or 1,
             max_requests,
             timeout,
+            varying_body,
         )
     warnings.warn(
         "wrk is not on PATH: using the Python load generator, which is much slower than wrk "
@@ -197,6 +229,7 @@ def run_load(
         threads or min(2, os.cpu_count() or 1),
         max_requests or DEFAULT_MAX_REQUESTS,
         timeout,
+        varying_body,
     )
 
 
@@ -228,15 +261,44 @@ end
 """
 
 
+_WRK_VARYING = r"""
+local bench_phase, bench_threads, bench_next = @PHASE@, @THREADS@, 0
+setup = function(thread)
+  thread:set("bench_thread", bench_next)
+  bench_next = bench_next + 1
+end
+local bench_n = 0
+request = function()
+  bench_n = bench_n + 1
+  return wrk.format(nil, nil, nil, make_body(bench_phase * bench_threads + bench_thread, bench_n))
+end
+"""
+
+
 def wrk_script(
-    method: str, body: bytes | None, headers: dict[str, str], per_thread_cap: int | None
+    method: str,
+    body: bytes | None,
+    headers: dict[str, str],
+    per_thread_cap: int | None,
+    varying: VaryingBody | None = None,
+    phase: int = 1,
+    threads: int = 1,
 ) -> str:
-    """The Lua script that makes wrk send ``method`` with ``body`` and report JSON at the end."""
+    """The Lua script that makes wrk send ``method`` with ``body`` and report JSON at the end.
+
+    With ``varying``, a ``request()`` hook builds each body with ``make_body(slot, n)``;
+    ``phase`` (0 warm-up, 1 measured) and ``threads`` make the slots of the two runs differ.
+    """
     lines = [f"wrk.method = {_lua_string(method)}"]
     if body is not None:
         lines.append(f"wrk.body = {_lua_string(body)}")
     for key, value in headers.items():
         lines.append(f"wrk.headers[{_lua_string(key)}] = {_lua_string(value)}")
+    if varying is not None:
+        lines.append(varying.lua)
+        lines.append(
+            _WRK_VARYING.replace("@PHASE@", str(int(phase))).replace("@THREADS@", str(int(threads)))
+        )
     if per_thread_cap:
         # Count bound: each thread stops after its share of max_requests.
         lines.append(
@@ -306,12 +368,16 @@ def _run_wrk(
     threads: int,
     max_requests: int | None,
     timeout: float,
+    varying: VaryingBody | None = None,
 ) -> LoadResult:
     threads = max(1, min(threads, concurrency))
     cap = max(1, max_requests // threads) if max_requests else None
-    script = wrk_script(method, body, headers, cap)
+    warmup_ok = None
     if warmup > 0:
-        _run_wrk_once(url, script, concurrency, warmup, threads, timeout)
+        script = wrk_script(method, body, headers, cap, varying, phase=0, threads=threads)
+        w = _run_wrk_once(url, script, concurrency, warmup, threads, timeout)
+        warmup_ok = int(w["requests"] - w["status"])
+    script = wrk_script(method, body, headers, cap, varying, phase=1, threads=threads)
     r = _run_wrk_once(url, script, concurrency, duration, threads, timeout)
     seconds = r["duration_us"] / 1e6
     ok = int(r["requests"] - r["status"])
@@ -334,6 +400,7 @@ def _run_wrk(
         p99_ms=r["p99"] / 1000.0,
         max_ms=r["max"] / 1000.0,
         error_kinds=kinds,
+        warmup_requests=warmup_ok,
     )
 
 
@@ -383,14 +450,18 @@ async def _py_worker_main(
     duration: float,
     cap: int,
     request_timeout: float,
+    make_request: Callable[[int], bytes] | None = None,
 ) -> dict[str, Any]:
     start = time.monotonic()
     measure_from = start + warmup
     stop_at = measure_from + duration
     latencies = array("d")
     counts = {"ok": 0, "status": 0, "connect": 0, "read": 0, "timeout": 0}
+    warmup_ok = 0
+    sent = 0
 
     async def one_connection() -> None:
+        nonlocal warmup_ok, sent
         reader = writer = None
         while True:
             now = time.monotonic()
@@ -401,9 +472,14 @@ async def _py_worker_main(
                     reader, writer = await asyncio.wait_for(
                         asyncio.open_connection(host, port), request_timeout
                     )
+                if make_request is not None:
+                    sent += 1
+                    payload = make_request(sent)
+                else:
+                    payload = request
                 t0 = time.monotonic()
                 async with asyncio.timeout(request_timeout):
-                    writer.write(request)
+                    writer.write(payload)
                     status, close = await _read_response(reader)
                 t1 = time.monotonic()
                 if t0 >= measure_from and t1 <= stop_at:
@@ -412,6 +488,8 @@ async def _py_worker_main(
                         latencies.append(t1 - t0)
                     else:
                         counts["status"] += 1
+                elif t1 < measure_from and 200 <= status < 400:
+                    warmup_ok += 1
                 if close:
                     writer.close()
                     writer = None
@@ -427,7 +505,7 @@ async def _py_worker_main(
         _drop(writer)
 
     await asyncio.gather(*(one_connection() for _ in range(conns)))
-    return {"latencies": latencies, "counts": counts, "measured": duration}
+    return {"latencies": latencies, "counts": counts, "measured": duration, "warmup_ok": warmup_ok}
 
 
 def _drop(writer: asyncio.StreamWriter | None) -> None:
@@ -439,7 +517,7 @@ def _drop(writer: asyncio.StreamWriter | None) -> None:
     return None
 
 
-def _py_worker(args: tuple, barrier: Any, queue: Any) -> None:
+def _py_worker(args: tuple, barrier: Any, queue: Any, make_request: Any = None) -> None:
     try:
         import uvloop  # type: ignore[import-not-found]
 
@@ -448,7 +526,7 @@ def _py_worker(args: tuple, barrier: Any, queue: Any) -> None:
         pass
     try:
         barrier.wait(timeout=30)
-        result = asyncio.run(_py_worker_main(*args))
+        result = asyncio.run(_py_worker_main(*args, make_request=make_request))
         queue.put(("ok", result))
     except BaseException as exc:  # noqa: BLE001 - reported to the parent
         queue.put(("error", repr(exc)))
@@ -467,9 +545,15 @@ def _run_python(
     procs: int,
     max_requests: int,
     timeout: float,
+    varying: VaryingBody | None = None,
 ) -> LoadResult:
     procs = max(1, min(procs, concurrency))
     request = _request_bytes(host, port, path, method, body, headers)
+
+    def request_maker(slot: int) -> Callable[[int], bytes] | None:
+        if varying is None:
+            return None
+        return lambda n: _request_bytes(host, port, path, method, varying.python(slot, n), headers)
     shares = [concurrency // procs + (1 if i < concurrency % procs else 0) for i in range(procs)]
     cap = max(1, max_requests // procs)
     # fork: no re-import of the caller's __main__ (a script without a main guard would
@@ -477,13 +561,20 @@ def _run_python(
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
     barrier = ctx.Barrier(procs)
     queue = ctx.Queue()
+    if varying is not None and ctx.get_start_method() != "fork":
+        raise RuntimeError("varying bodies need the fork start method for the Python generator")
     workers = [
         ctx.Process(
             target=_py_worker,
-            args=((host, port, request, n, warmup, duration, cap, timeout), barrier, queue),
+            args=(
+                (host, port, request, n, warmup, duration, cap, timeout),
+                barrier,
+                queue,
+                request_maker(slot),
+            ),
             daemon=True,
         )
-        for n in shares
+        for slot, n in enumerate(shares)
     ]
     for w in workers:
         w.start()
@@ -525,6 +616,7 @@ def _run_python(
         p99_ms=_percentile(lat, 99) * 1000,
         max_ms=(lat[-1] * 1000) if lat else 0.0,
         error_kinds=counts,
+        warmup_requests=sum(int(r.get("warmup_ok", 0)) for r in results),
     )
 
 

@@ -62,6 +62,7 @@ class ServerProcess:
     port: int
     log_path: Path
     description: str
+    keep_log: bool = False  # a log file the caller named is left in place on stop()
 
     @property
     def base_url(self) -> str:
@@ -102,10 +103,11 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=timeout)
-        try:
-            self.log_path.unlink()
-        except OSError:
-            pass
+        if not self.keep_log:
+            try:
+                self.log_path.unlink()
+            except OSError:
+                pass
 
     def __enter__(self) -> ServerProcess:
         return self
@@ -124,9 +126,17 @@ def start_process(
     ready_path: str = "/",
     timeout: float = 30.0,
     description: str | None = None,
+    log_path: str | os.PathLike[str] | None = None,
 ) -> ServerProcess:
-    """Run ``cmd`` (which must serve HTTP on host:port) and wait until it answers."""
-    log = tempfile.NamedTemporaryFile("wb", prefix="bench-server-", suffix=".log", delete=False)
+    """Run ``cmd`` (which must serve HTTP on host:port) and wait until it answers.
+
+    Its output goes to ``log_path`` when given (appended, kept after stop()), else to a
+    temporary file removed on stop().
+    """
+    if log_path is not None:
+        log = open(log_path, "ab")  # noqa: SIM115 - closed below, the child keeps its copy
+    else:
+        log = tempfile.NamedTemporaryFile("wb", prefix="bench-server-", suffix=".log", delete=False)
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     try:
         proc = subprocess.Popen(
@@ -139,7 +149,10 @@ def start_process(
         )
     finally:
         log.close()
-    server = ServerProcess(proc, host, port, Path(log.name), description or " ".join(cmd[:4]))
+    server = ServerProcess(
+        proc, host, port, Path(log.name), description or " ".join(cmd[:4]),
+        keep_log=log_path is not None,
+    )
     try:
         server.wait_ready(ready_path, timeout)
     except BaseException:

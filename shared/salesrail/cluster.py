@@ -18,7 +18,9 @@ class ServiceSpec:
 
 
 SERVICES: tuple[ServiceSpec, ...] = (
-    ServiceSpec("lead-router", "lead_router", 8001, "leads, routing and scoring rules, public pool"),
+    ServiceSpec(
+        "lead-router", "lead_router", 8001, "leads, routing and scoring rules, public pool"
+    ),
     ServiceSpec("activity", "activity", 8002, "activities, attachments, stages and gates"),
     ServiceSpec("sla-monitor", "sla_monitor", 8003, "SLA policies, clocks, alerts, escalations"),
     ServiceSpec("collab", "collab", 8004, "collaboration tickets, customer 360"),

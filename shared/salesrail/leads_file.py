@@ -29,18 +29,36 @@ HEADER_SEARCH_ROWS = 10
 
 _ALIASES: dict[str, tuple[str, ...]] = {
     "company_name": (
-        "company_name", "company", "公司名称", "企业名称", "公司", "客户名称", "单位名称",
+        "company_name",
+        "company",
+        "公司名称",
+        "企业名称",
+        "公司",
+        "客户名称",
+        "单位名称",
     ),
     "contact_name": ("contact_name", "contact", "联系人", "联系人姓名", "姓名"),
     "phone": (
-        "phone", "mobile", "tel", "手机", "手机号", "手机号码", "电话", "联系电话", "电话号码",
+        "phone",
+        "mobile",
+        "tel",
+        "手机",
+        "手机号",
+        "手机号码",
+        "电话",
+        "联系电话",
+        "电话号码",
     ),
     "city": ("city", "城市", "所在城市"),
     "category": ("category", "品类", "采购品类", "类别", "产品类别"),
     "source": ("source", "来源", "线索来源"),
     "budget": ("budget", "预算", "预算金额"),
     "purchase_timeframe": (
-        "purchase_timeframe", "timeframe", "采购时间", "预计采购时间", "采购周期",
+        "purchase_timeframe",
+        "timeframe",
+        "采购时间",
+        "预计采购时间",
+        "采购周期",
     ),
     "notes": ("notes", "note", "remarks", "备注", "说明"),
     "tags": ("tags", "tag", "标签"),
@@ -52,8 +70,12 @@ _FIELD_OF = {alias: field for field, aliases in _ALIASES.items() for alias in al
 _TAG_SEPARATORS = re.compile(r"[,，;；、|]")
 _UNIT_SUFFIX = re.compile(r"^(?P<base>.*?)\s*[（(](?P<unit>[^）)]*)[）)]$")
 _TIME_FORMATS = (
-    "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y/%m/%d",
-    "%Y年%m月%d日 %H:%M:%S", "%Y年%m月%d日 %H:%M", "%Y年%m月%d日",
+    "%Y/%m/%d %H:%M:%S",
+    "%Y/%m/%d %H:%M",
+    "%Y/%m/%d",
+    "%Y年%m月%d日 %H:%M:%S",
+    "%Y年%m月%d日 %H:%M",
+    "%Y年%m月%d日",
 )
 _XLSX_MAGIC = b"PK\x03\x04"
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # the old binary .xls

@@ -25,7 +25,7 @@ def mask_phone_numbers(text: str) -> str:
         digits = re.sub(r"\D", "", match.group(0))
         for country in ("0086", "86"):
             if digits.startswith(country) and len(digits) > 11:
-                digits = digits[len(country):]
+                digits = digits[len(country) :]
         return f"{digits[:3]}****{digits[-4:]}"
 
     return _PHONE.sub(mask, text)

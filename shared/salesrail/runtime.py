@@ -81,7 +81,9 @@ class ServiceRuntime:
         self.outbox = Outbox(source=settings.service_name, clock=clock)
         self.loops: list[PullLoop] = []
         self.housekeeping = Housekeeping(
-            db=self.db, clock=clock, outbox_retention_s=settings.outbox_retention_s,
+            db=self.db,
+            clock=clock,
+            outbox_retention_s=settings.outbox_retention_s,
             processed_retention_s=settings.processed_events_retention_s,
         )
         self.nc: NatsClient | None = None
@@ -112,7 +114,10 @@ class ServiceRuntime:
         self.js = self.nc.jetstream()
         await ensure_streams(self.js, duplicate_window_s=s.stream_duplicate_window_s)
         self.relay = OutboxRelay(
-            db=self.db, js=self.js, clock=self.clock, batch_size=s.outbox_batch_size,
+            db=self.db,
+            js=self.js,
+            clock=self.clock,
+            batch_size=s.outbox_batch_size,
             poll_interval_s=s.outbox_poll_interval_s,
         )
         self.relay.start()
@@ -121,9 +126,13 @@ class ServiceRuntime:
             self.context = await self._exit_stack.enter_async_context(self.lifespan(self))
         self.loops = [
             consumer.bind(
-                unit_of_work=self.unit_of_work, js=self.js, clock=self.clock,
-                batch_size=s.consumer_batch_size, max_deliver=s.consumer_max_deliver,
-                backoff_s=s.consumer_backoff_s, ack_wait_s=s.consumer_ack_wait_s,
+                unit_of_work=self.unit_of_work,
+                js=self.js,
+                clock=self.clock,
+                batch_size=s.consumer_batch_size,
+                max_deliver=s.consumer_max_deliver,
+                backoff_s=s.consumer_backoff_s,
+                ack_wait_s=s.consumer_ack_wait_s,
             )
             for consumer in self.consumers
         ]

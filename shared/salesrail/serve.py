@@ -29,7 +29,9 @@ class _Server(uvicorn.Server):
 
 
 def serve(app: FastAPI, settings: ServiceSettings) -> None:
-    configure_logging(service=settings.service_name, level=settings.log_level, json=settings.log_json)
+    configure_logging(
+        service=settings.service_name, level=settings.log_level, json=settings.log_json
+    )
     config = uvicorn.Config(
         app,
         host=settings.host,

@@ -30,7 +30,9 @@ def entrypoints(
 ) -> tuple[AppFactory, Callable[[], None]]:
     """`create_app(settings=None, *, clock=...)` for tests and `main()` for the process."""
 
-    def create_app(settings: ServiceSettings | None = None, *, clock: Clock = system_clock) -> FastAPI:
+    def create_app(
+        settings: ServiceSettings | None = None, *, clock: Clock = system_clock
+    ) -> FastAPI:
         return create_service_app(
             settings or settings_class(),
             title=title,

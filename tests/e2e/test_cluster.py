@@ -57,8 +57,12 @@ def cluster(cluster_env: dict[str, str], tmp_path: Path) -> Iterator[dict[str, S
 
 def create_key(env: dict[str, str], *args: str) -> str:
     result = subprocess.run(
-        [SALESRAIL, "keys", "create", *args], env={**os.environ, **env},
-        capture_output=True, text=True, check=True, timeout=60,
+        [SALESRAIL, "keys", "create", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
     )
     lines = result.stdout.splitlines()
     assert len(lines) == 1, f"stdout must hold the key and nothing else: {result.stdout!r}"
@@ -88,8 +92,12 @@ async def test_a_lead_posted_to_the_cluster_flows_to_every_service(
     admin = {"X-API-Key": create_key(cluster_env, "--role", "admin")}
     received_at = datetime.now(UTC) - timedelta(hours=2)
     lead = {
-        "source": "website", "company_name": "杭州某某紧固件有限公司", "contact_name": "王总",
-        "phone": "13812345678", "city": "杭州", "category": "紧固件",
+        "source": "website",
+        "company_name": "杭州某某紧固件有限公司",
+        "contact_name": "王总",
+        "phone": "13812345678",
+        "city": "杭州",
+        "category": "紧固件",
         "received_at": received_at.isoformat(),
     }
     url = {name: p.url for name, p in cluster.items()}
@@ -99,7 +107,8 @@ async def test_a_lead_posted_to_the_cluster_flows_to_every_service(
     lead_id = answer.json()["id"]
 
     received = await wait_for_messages(
-        fresh_nats_url, "salesrail.lead.received",
+        fresh_nats_url,
+        "salesrail.lead.received",
         where=lambda e: e["data"]["lead_id"] == lead_id,
     )
     assert len(received) == 1
@@ -120,7 +129,8 @@ async def test_a_lead_posted_to_the_cluster_flows_to_every_service(
     intake = eventually(
         lambda: httpx.get(
             f"{url['metrics']}/v1/kpis/lead-intake",
-            params={"from": day.isoformat(), "to": day.isoformat()}, headers=admin,
+            params={"from": day.isoformat(), "to": day.isoformat()},
+            headers=admin,
         ).json()["total"]
     )
     assert intake == 1
@@ -132,7 +142,8 @@ async def test_a_lead_posted_to_the_cluster_flows_to_every_service(
     )
     assert ticket.status_code == 201, ticket.text
     opened = await wait_for_messages(
-        fresh_nats_url, "salesrail.collab.ticket.opened",
+        fresh_nats_url,
+        "salesrail.collab.ticket.opened",
         where=lambda e: e["data"]["ticket_id"] == ticket.json()["id"],
     )
     assert len(opened) == 1

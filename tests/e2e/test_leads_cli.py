@@ -64,7 +64,10 @@ def salesrail(*args: str, api_key: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "SALESRAIL_API_KEY": api_key, "COLUMNS": "120"}
     return subprocess.run(
         [sys.executable, "-m", "salesrail.cli.main", *args],
-        env=env, capture_output=True, text=True, timeout=120,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -88,8 +91,16 @@ async def test_an_import_reports_each_row_and_a_second_run_creates_nothing(
     report = tmp_path / "report.csv"
 
     first = salesrail(
-        "leads", "import", str(leads), "--url", service.url, "--report", str(report),
-        "--concurrency", "4", api_key=key,
+        "leads",
+        "import",
+        str(leads),
+        "--url",
+        service.url,
+        "--report",
+        str(report),
+        "--concurrency",
+        "4",
+        api_key=key,
     )
     assert first.returncode == 0, first.stdout + first.stderr + service.logs()
     assert "ignored columns: 微信" in first.stderr

@@ -27,8 +27,13 @@ class Up:
     def __init__(self, env: dict[str, str], cwd: Path) -> None:
         self.lines: list[str] = []
         self.process = subprocess.Popen(
-            [SALESRAIL, "up"], env=env, cwd=cwd, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True, start_new_session=True,
+            [SALESRAIL, "up"],
+            env=env,
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
         )
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -81,9 +86,16 @@ def test_salesrail_up_runs_the_cluster_and_keeps_its_data_across_runs(tmp_path: 
             assert ready.status_code == 200, spec.name
         admin = {"X-API-Key": keys[0]}
         lead = httpx.post(
-            f"http://127.0.0.1:{ports['lead-router']}/v1/leads", headers=admin,
-            json={"source": "expo", "company_name": "苏州某某电子有限公司", "contact_name": "陈工",
-                  "phone": "13612345678", "city": "苏州", "category": "电子元件"},
+            f"http://127.0.0.1:{ports['lead-router']}/v1/leads",
+            headers=admin,
+            json={
+                "source": "expo",
+                "company_name": "苏州某某电子有限公司",
+                "contact_name": "陈工",
+                "phone": "13612345678",
+                "city": "苏州",
+                "category": "电子元件",
+            },
         )
         assert lead.status_code == 201, lead.text
     finally:

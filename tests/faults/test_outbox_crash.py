@@ -19,8 +19,13 @@ LEAD_ROUTER = next(s for s in SERVICES if s.name == "lead-router")
 
 def _lead(external_id: str) -> dict[str, str]:
     return {
-        "source": "expo", "external_id": external_id, "company_name": "宁波某某机械有限公司",
-        "contact_name": "李经理", "phone": "13912345678", "city": "宁波", "category": "机床",
+        "source": "expo",
+        "external_id": external_id,
+        "company_name": "宁波某某机械有限公司",
+        "contact_name": "李经理",
+        "phone": "13912345678",
+        "city": "宁波",
+        "category": "机床",
     }
 
 
@@ -56,7 +61,9 @@ def _post_until_crash(service: ServiceProcess, key: str, external_id: str) -> No
     """The process may die before it answers: the commit happened, the reply may not."""
     try:
         response = httpx.post(
-            f"{service.url}/v1/leads", json=_lead(external_id), headers={"X-API-Key": key},
+            f"{service.url}/v1/leads",
+            json=_lead(external_id),
+            headers={"X-API-Key": key},
             timeout=10,
         )
         assert response.status_code == 201, response.text

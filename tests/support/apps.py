@@ -26,7 +26,9 @@ def runtime(app: FastAPI) -> ServiceRuntime:
     return app.state.runtime
 
 
-async def api_key(app: FastAPI, role: Role = Role.ADMIN, rep_id: str | None = None) -> dict[str, str]:
+async def api_key(
+    app: FastAPI, role: Role = Role.ADMIN, rep_id: str | None = None
+) -> dict[str, str]:
     """Headers carrying a fresh API key of that role, stored in the app's auth database."""
     key = await runtime(app).auth.api_keys.create(role=role, rep_id=rep_id, name=f"test-{role}")
     return {"X-API-Key": key}

@@ -30,14 +30,19 @@ class ServiceProcess:
 
     def start(self, **extra_env: str) -> ServiceProcess:
         env = {
-            **os.environ, **self.env, **extra_env,
+            **os.environ,
+            **self.env,
+            **extra_env,
             f"{self.spec.env_prefix}PORT": str(self.port),
             "PYTHONUNBUFFERED": "1",
         }
         log = open(self.log_path, "ab")  # noqa: SIM115
         self.process = subprocess.Popen(
-            [sys.executable, "-m", self.spec.module], env=env, stdout=log,
-            stderr=subprocess.STDOUT, start_new_session=True,
+            [sys.executable, "-m", self.spec.module],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         log.close()
         return self
@@ -47,7 +52,9 @@ class ServiceProcess:
         while time.monotonic() < deadline:
             assert self.process is not None
             if self.process.poll() is not None:
-                raise AssertionError(f"{self.spec.name} exited {self.process.returncode}:\n{self.logs()}")
+                raise AssertionError(
+                    f"{self.spec.name} exited {self.process.returncode}:\n{self.logs()}"
+                )
             try:
                 if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
                     return

@@ -18,7 +18,8 @@ def test_the_readme_holds_one_run_and_one_test_command_and_ci_runs_the_test_one(
     assert len(run) == 1 and "salesrail up" in run[0]
     assert len(test) == 1 and "pytest" in test[0]
     ci = [
-        line for line in (ROOT / ".ci" / "run").read_text().splitlines()
+        line
+        for line in (ROOT / ".ci" / "run").read_text().splitlines()
         if line.strip() and not line.startswith(("#", "set ", "cd "))
     ]
     assert ci == test

@@ -14,8 +14,8 @@ from lead_router.routing_rules import LeadFacts, RulesInvalid
 from lead_router.rules import mask_phone
 from lead_router.schemas import (
     HistoryEntry,
-    LeadOut,
     LeadIn,
+    LeadOut,
     Page,
     ReassignIn,
     RepIn,
@@ -49,9 +49,7 @@ RulesReader = Annotated[Principal, Depends(require_roles(Role.OPS, Role.SUPERVIS
 RulesWriter = Annotated[Principal, Depends(require_roles(Role.OPS))]
 DirectoryReader = Annotated[Principal, Depends(require_roles(Role.OPS, Role.SUPERVISOR))]
 DirectoryWriter = Annotated[Principal, Depends(require_roles(Role.OPS))]
-Importer = Annotated[
-    Principal, Depends(require_roles(Role.INTEGRATION, Role.OPS, Role.SUPERVISOR))
-]
+Importer = Annotated[Principal, Depends(require_roles(Role.INTEGRATION, Role.OPS, Role.SUPERVISOR))]
 
 
 def _runtime(request: Request) -> ServiceRuntime:
@@ -69,9 +67,7 @@ async def _supervised(request: Request, caller: Principal) -> set[str]:
         return await directory.supervised_team_ids(uow, caller.subject)
 
 
-def _present(
-    lead: Lead, *, full_phone: bool, history: list[LeadHistory] | None = None
-) -> LeadOut:
+def _present(lead: Lead, *, full_phone: bool, history: list[LeadHistory] | None = None) -> LeadOut:
     out = LeadOut.model_validate(lead, from_attributes=True)
     updates: dict[str, Any] = {}
     if not full_phone:
@@ -112,8 +108,9 @@ async def submit_lead(
     return _present(intake.lead, full_phone=True)
 
 
-@router.get("/leads/{lead_id}", response_model=LeadOut, summary="One lead, with its history",
-            tags=["leads"])
+@router.get(
+    "/leads/{lead_id}", response_model=LeadOut, summary="One lead, with its history", tags=["leads"]
+)
 async def read_lead(lead_id: str, request: Request, caller: Reader) -> LeadOut:
     found = await service.get_lead(unit_of_work=_runtime(request).unit_of_work, lead_id=lead_id)
     teams = await _supervised(request, caller)
@@ -129,8 +126,10 @@ async def read_lead(lead_id: str, request: Request, caller: Reader) -> LeadOut:
     response_model=importing.ImportReport,
     summary="Import a CSV or .xlsx file of leads; each row is submitted as one lead",
     openapi_extra=importing.UPLOAD_OPENAPI,
-    responses={413: {"description": "The file is too large"},
-               422: {"description": "The file is unreadable or lacks required columns"}},
+    responses={
+        413: {"description": "The file is too large"},
+        422: {"description": "The file is unreadable or lacks required columns"},
+    },
     tags=["leads"],
 )
 async def import_leads(request: Request, caller: Importer) -> importing.ImportReport:
@@ -160,9 +159,13 @@ async def read_pool(
     return Page(items=[_present(lead, full_phone=full) for lead in leads], next_cursor=next_cursor)
 
 
-@router.post("/leads/{lead_id}/claim", response_model=LeadOut, summary="Claim a pooled lead",
-             responses={409: {"description": "Claimed by someone else first, or cap reached"}},
-             tags=["pool"])
+@router.post(
+    "/leads/{lead_id}/claim",
+    response_model=LeadOut,
+    summary="Claim a pooled lead",
+    responses={409: {"description": "Claimed by someone else first, or cap reached"}},
+    tags=["pool"],
+)
 async def claim_lead(lead_id: str, request: Request, caller: Claimer) -> LeadOut:
     if caller.rep_id is None:
         raise ProblemError(403, "only a rep can claim a lead for themselves")
@@ -171,8 +174,12 @@ async def claim_lead(lead_id: str, request: Request, caller: Claimer) -> LeadOut
     return _present(lead, full_phone=True)
 
 
-@router.post("/leads/{lead_id}/reassign", response_model=LeadOut,
-             summary="Give a lead to another rep (supervisor, with a reason)", tags=["pool"])
+@router.post(
+    "/leads/{lead_id}/reassign",
+    response_model=LeadOut,
+    summary="Give a lead to another rep (supervisor, with a reason)",
+    tags=["pool"],
+)
 async def reassign_lead(
     lead_id: str, body: ReassignIn, request: Request, caller: Supervisor
 ) -> LeadOut:
@@ -193,32 +200,44 @@ async def reassign_lead(
 
 
 def _rules_out(stored: Any) -> RulesOut:
-    return RulesOut(kind=stored.kind, version=stored.version, yaml=stored.source,
-                    created_by=stored.created_by, created_at=stored.created_at)
+    return RulesOut(
+        kind=stored.kind,
+        version=stored.version,
+        yaml=stored.source,
+        created_by=stored.created_by,
+        created_at=stored.created_at,
+    )
 
 
 def _rules_problem(exc: RulesInvalid) -> ProblemError:
     return ProblemError(
-        422, f"the rule set is not valid: {exc}", type="urn:salesrail:problem:invalid-rules",
+        422,
+        f"the rule set is not valid: {exc}",
+        type="urn:salesrail:problem:invalid-rules",
         title="Invalid rule set",
-        errors=[{"field": p["field"], "rule": p["rule"], "message": p["message"]}
-                for p in exc.problems],
+        errors=[
+            {"field": p["field"], "rule": p["rule"], "message": p["message"]} for p in exc.problems
+        ],
     )
 
 
-@router.get("/rules/{kind}", response_model=RulesOut, summary="The active rule set",
-            tags=["rules"])
-async def read_rules(kind: Literal["routing", "scoring"], request: Request,
-                     caller: RulesReader) -> RulesOut:
+@router.get("/rules/{kind}", response_model=RulesOut, summary="The active rule set", tags=["rules"])
+async def read_rules(
+    kind: Literal["routing", "scoring"], request: Request, caller: RulesReader
+) -> RulesOut:
     stored = await _context(request).rulebook.current(kind, _runtime(request).unit_of_work)
     return _rules_out(stored)
 
 
-@router.put("/rules/{kind}", response_model=RulesOut,
-            summary="Replace the rule set (validated first; a bad set changes nothing)",
-            tags=["rules"])
-async def replace_rules(kind: Literal["routing", "scoring"], body: RulesIn, request: Request,
-                        caller: RulesWriter) -> RulesOut:
+@router.put(
+    "/rules/{kind}",
+    response_model=RulesOut,
+    summary="Replace the rule set (validated first; a bad set changes nothing)",
+    tags=["rules"],
+)
+async def replace_rules(
+    kind: Literal["routing", "scoring"], body: RulesIn, request: Request, caller: RulesWriter
+) -> RulesOut:
     try:
         stored = await _context(request).rulebook.replace(
             kind, body.yaml, by=caller.subject, unit_of_work=_runtime(request).unit_of_work
@@ -228,14 +247,18 @@ async def replace_rules(kind: Literal["routing", "scoring"], body: RulesIn, requ
     return _rules_out(stored)
 
 
-@router.post("/rules/routing/simulate", response_model=SimulateOut,
-             summary="Which rule would fire for this lead, and why (changes nothing)",
-             tags=["rules"])
+@router.post(
+    "/rules/routing/simulate",
+    response_model=SimulateOut,
+    summary="Which rule would fire for this lead, and why (changes nothing)",
+    tags=["rules"],
+)
 async def simulate_routing(body: SimulateIn, request: Request, caller: RulesReader) -> SimulateOut:
     context = _context(request)
     try:
         routing = (
-            context.rulebook.validate("routing", body.rules_yaml) if body.rules_yaml
+            context.rulebook.validate("routing", body.rules_yaml)
+            if body.rules_yaml
             else context.rulebook.routing
         )
     except RulesInvalid as exc:
@@ -243,8 +266,15 @@ async def simulate_routing(body: SimulateIn, request: Request, caller: RulesRead
     assert routing is not None
     place = service.locate(body.city)
     match = routing.match(
-        LeadFacts(city=place.city_name, province=place.province, category=body.category,
-                  grade=body.grade, source=body.source, score=body.score, tags=tuple(body.tags))
+        LeadFacts(
+            city=place.city_name,
+            province=place.province,
+            category=body.category,
+            grade=body.grade,
+            source=body.source,
+            score=body.score,
+            tags=tuple(body.tags),
+        )
     )
     runtime = _runtime(request)
     # The real assignment code, in a transaction that is rolled back: nothing changes.
@@ -257,19 +287,29 @@ async def simulate_routing(body: SimulateIn, request: Request, caller: RulesRead
     return SimulateOut(
         rule=match.rule.name if match.rule else None,
         assign=match.assign.model_dump(exclude_none=True, mode="json"),
-        explanation=decision.trace, candidates=[decision.owner_id] if decision.owner_id else [],
-        skipped=[], rules_version=routing.version or None, city_name=place.city_name,
-        province=place.province, score=body.score, grade=body.grade,
+        explanation=decision.trace,
+        candidates=[decision.owner_id] if decision.owner_id else [],
+        skipped=[],
+        rules_version=routing.version or None,
+        city_name=place.city_name,
+        province=place.province,
+        score=body.score,
+        grade=body.grade,
     )
 
 
 # --- reps and teams ----------------------------------------------------------------------
 
 
-@router.put("/teams/{team_id}", response_model=TeamOut, summary="Create or replace a team",
-            tags=["directory"])
-async def put_team(team_id: str, body: TeamIn, request: Request, response: Response,
-                   caller: DirectoryWriter) -> TeamOut:
+@router.put(
+    "/teams/{team_id}",
+    response_model=TeamOut,
+    summary="Create or replace a team",
+    tags=["directory"],
+)
+async def put_team(
+    team_id: str, body: TeamIn, request: Request, response: Response, caller: DirectoryWriter
+) -> TeamOut:
     async with _runtime(request).unit_of_work() as uow:
         team, created = await directory.put_team(uow, team_id, body)
     response.status_code = 201 if created else 200
@@ -283,20 +323,29 @@ async def get_teams(request: Request, caller: DirectoryReader) -> list[TeamOut]:
     return [team_out(t) for t in teams]
 
 
-@router.put("/reps/{rep_id}", response_model=RepOut, summary="Create or replace a rep",
-            tags=["directory"])
-async def put_rep(rep_id: str, body: RepIn, request: Request, response: Response,
-                  caller: DirectoryWriter) -> RepOut:
+@router.put(
+    "/reps/{rep_id}", response_model=RepOut, summary="Create or replace a rep", tags=["directory"]
+)
+async def put_rep(
+    rep_id: str, body: RepIn, request: Request, response: Response, caller: DirectoryWriter
+) -> RepOut:
     async with _runtime(request).unit_of_work() as uow:
         rep, created = await directory.put_rep(uow, rep_id, body)
     response.status_code = 201 if created else 200
     return rep_out(rep)
 
 
-@router.get("/reps", response_model=list[RepOut], summary="Reps, with their open-lead counts",
-            tags=["directory"])
-async def get_reps(request: Request, caller: DirectoryReader,
-                   team_id: Annotated[str | None, Query(max_length=64)] = None) -> list[RepOut]:
+@router.get(
+    "/reps",
+    response_model=list[RepOut],
+    summary="Reps, with their open-lead counts",
+    tags=["directory"],
+)
+async def get_reps(
+    request: Request,
+    caller: DirectoryReader,
+    team_id: Annotated[str | None, Query(max_length=64)] = None,
+) -> list[RepOut]:
     async with _runtime(request).unit_of_work() as uow:
         reps = await directory.list_reps(uow, team_id=team_id)
     return [rep_out(r) for r in reps]
@@ -311,16 +360,18 @@ async def get_rep(rep_id: str, request: Request, caller: DirectoryReader) -> Rep
     return rep_out(rep)
 
 
-@router.delete("/reps/{rep_id}", status_code=204, summary="Remove a rep without open leads",
-               tags=["directory"])
+@router.delete(
+    "/reps/{rep_id}", status_code=204, summary="Remove a rep without open leads", tags=["directory"]
+)
 async def delete_rep(rep_id: str, request: Request, caller: DirectoryWriter) -> Response:
     async with _runtime(request).unit_of_work() as uow:
         await directory.delete_rep(uow, rep_id)
     return Response(status_code=204)
 
 
-@router.delete("/teams/{team_id}", status_code=204, summary="Remove a team without reps",
-               tags=["directory"])
+@router.delete(
+    "/teams/{team_id}", status_code=204, summary="Remove a team without reps", tags=["directory"]
+)
 async def delete_team(team_id: str, request: Request, caller: DirectoryWriter) -> Response:
     async with _runtime(request).unit_of_work() as uow:
         await directory.delete_team(uow, team_id)

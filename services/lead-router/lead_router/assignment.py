@@ -48,8 +48,10 @@ def candidates(
     available = []
     for rep_id in wanted:
         rep = by_id.get(rep_id)
-        reason = "unknown rep" if rep is None else (
-            "previous owner" if rep_id in exclude else rep.unavailable_because()
+        reason = (
+            "unknown rep"
+            if rep is None
+            else ("previous owner" if rep_id in exclude else rep.unavailable_because())
         )
         if reason:
             skipped.append(f"{rep_id} ({reason})")
@@ -69,7 +71,8 @@ def candidates(
 def describe_pick(picked: str | None, found: Candidates) -> str:
     """'round-robin picked rep-li; skipped rep-zhang (away)'."""
     how = {Strategy.ROUND_ROBIN: "round-robin", Strategy.LEAST_LOADED: "least-loaded"}.get(
-        found.strategy, "rule"  # type: ignore[arg-type]
+        found.strategy,
+        "rule",  # type: ignore[arg-type]
     )
     text = f"{how} picked {picked}" if picked else "no rep available: to the public pool"
     if found.skipped:

@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from lead_router.models import Rep, Team
 from lead_router.schemas import RepIn, TeamIn
-from salesrail.http.problems import ProblemError
+from salesrail.http.problems import ProblemError, invalid_field
 from salesrail.unit_of_work import UnitOfWork
 
 
@@ -26,11 +26,7 @@ async def put_team(uow: UnitOfWork, team_id: str, team_in: TeamIn) -> tuple[Team
 async def put_rep(uow: UnitOfWork, rep_id: str, rep_in: RepIn) -> tuple[Rep, bool]:
     """Create or replace a rep; their open-lead count is the system's, never the caller's."""
     if rep_in.team_id is not None and await uow.session.get(Team, rep_in.team_id) is None:
-        raise ProblemError(
-            422, f"no team {rep_in.team_id}", type="urn:salesrail:problem:validation",
-            title="Invalid request",
-            errors=[{"field": "team_id", "in": "body", "message": "unknown team", "code": "unknown"}],
-        )
+        raise invalid_field("team_id", f"no team {rep_in.team_id}", code="unknown")
     rep = await uow.session.get(Rep, rep_id, with_for_update=True)
     created = rep is None
     if rep is None:
@@ -66,8 +62,10 @@ async def delete_rep(uow: UnitOfWork, rep_id: str) -> None:
         raise ProblemError(404, f"no rep {rep_id}")
     if rep.open_leads:
         raise ProblemError(
-            409, f"rep {rep_id} still has {rep.open_leads} open leads: reassign them first, "
-            "or set the rep inactive", type="urn:salesrail:problem:rep-has-leads",
+            409,
+            f"rep {rep_id} still has {rep.open_leads} open leads: reassign them first, "
+            "or set the rep inactive",
+            type="urn:salesrail:problem:rep-has-leads",
         )
     await uow.session.delete(rep)
 
@@ -78,5 +76,7 @@ async def delete_team(uow: UnitOfWork, team_id: str) -> None:
         raise ProblemError(404, f"no team {team_id}")
     members = await uow.session.scalar(select(Rep.id).where(Rep.team_id == team_id).limit(1))
     if members is not None:
-        raise ProblemError(409, f"team {team_id} still has reps", type="urn:salesrail:problem:team-not-empty")
+        raise ProblemError(
+            409, f"team {team_id} still has reps", type="urn:salesrail:problem:team-not-empty"
+        )
     await uow.session.delete(team)

@@ -66,8 +66,10 @@ def best_match(
     best: DuplicateMatch | None = None
     for candidate in ordered if company_key else ():
         score = key_similarity(
-            company_key, candidate.company_key,
-            region_a=company_region, region_b=candidate.company_region,
+            company_key,
+            candidate.company_key,
+            region_a=company_region,
+            region_b=candidate.company_region,
         )
         # Strictly better only: of equal scores the earliest lead, met first, stays.
         if score >= threshold and (best is None or score > (best.similarity or 0.0)):
@@ -98,8 +100,14 @@ async def find_duplicate(
     if not matches:
         return None
     query = (
-        select(Lead.id, Lead.owner_id, Lead.phone, Lead.company_key, Lead.company_name,
-               Lead.received_at)
+        select(
+            Lead.id,
+            Lead.owner_id,
+            Lead.phone,
+            Lead.company_key,
+            Lead.company_name,
+            Lead.received_at,
+        )
         .where(Lead.received_at >= since, Lead.status != "duplicate", or_(*matches))
         .order_by(
             case((Lead.phone == (phone or ""), 0), else_=1),
@@ -113,12 +121,19 @@ async def find_duplicate(
     rows = (await session.execute(query)).all()
     candidates = [
         Candidate(
-            lead_id=row.id, owner_id=row.owner_id, phone=row.phone, company_key=row.company_key,
-            received_at=row.received_at, company_region=region_of(row.company_name),
+            lead_id=row.id,
+            owner_id=row.owner_id,
+            phone=row.phone,
+            company_key=row.company_key,
+            received_at=row.received_at,
+            company_region=region_of(row.company_name),
         )
         for row in rows
     ]
     return best_match(
-        candidates, phone=phone, company_key=company_key, threshold=threshold,
+        candidates,
+        phone=phone,
+        company_key=company_key,
+        threshold=threshold,
         company_region=company_region,
     )

@@ -16,7 +16,7 @@ from lead_router import service
 from lead_router.schemas import LeadIn
 from salesrail.auth import Principal
 from salesrail.http.app import runtime_of
-from salesrail.http.problems import ProblemError, field_name
+from salesrail.http.problems import ProblemError, field_name, invalid_field
 from salesrail.leads_file import (
     MAX_BYTES,
     MAX_ROWS,
@@ -53,10 +53,16 @@ UPLOAD_OPENAPI: dict[str, Any] = {
                     "type": "object",
                     "required": ["file"],
                     "properties": {
-                        "file": {"type": "string", "format": "binary",
-                                 "description": "CSV (UTF-8 or GBK) or .xlsx, header row first"},
-                        "source": {"type": "string", "default": DEFAULT_SOURCE,
-                                   "description": "source of rows that have none"},
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "CSV (UTF-8 or GBK) or .xlsx, header row first",
+                        },
+                        "source": {
+                            "type": "string",
+                            "default": DEFAULT_SOURCE,
+                            "description": "source of rows that have none",
+                        },
                     },
                 }
             }
@@ -132,9 +138,7 @@ async def import_upload(request: Request, caller: Principal) -> ImportReport:
         )
 
 
-async def import_file(
-    binary: IO[bytes], *, receive: Receive, default_source: str
-) -> ImportReport:
+async def import_file(binary: IO[bytes], *, receive: Receive, default_source: str) -> ImportReport:
     """Check the whole file first (readable, header, limits), then import it row by row."""
     # Hashing and counting read the whole file: off the event loop.
     digest, leads = await asyncio.to_thread(_open_checked, binary)
@@ -172,17 +176,24 @@ async def import_rows(
             faults += 1
             gave_up = gave_up or faults >= MAX_CONSECUTIVE_FAULTS
             results[row.number] = RowResult(
-                row=row.number, status="refused",
-                errors=[RowError(field="row", message="the service failed on this row; "
-                                 "import the file again to retry it")],
+                row=row.number,
+                status="refused",
+                errors=[
+                    RowError(
+                        field="row",
+                        message="the service failed on this row; import the file again to retry it",
+                    )
+                ],
             )
 
     await for_each_row(rows, one, concurrency=concurrency, stopped=lambda: gave_up)
     if gave_up:
         raise ProblemError(
-            503, f"the service failed on {MAX_CONSECUTIVE_FAULTS} rows in a row; nothing is lost: "
+            503,
+            f"the service failed on {MAX_CONSECUTIVE_FAULTS} rows in a row; nothing is lost: "
             "import the same file again later to resume",
-            type="urn:salesrail:problem:unavailable", title="Service unavailable",
+            type="urn:salesrail:problem:unavailable",
+            title="Service unavailable",
         )
     return [results[n] for n in sorted(results)]
 
@@ -283,7 +294,10 @@ def _unreadable(exc: LeadsFileError) -> ProblemError:
         for f in exc.missing
     ] or [{"field": "file", "in": "body", "message": str(exc), "code": "unreadable"}]
     return ProblemError(
-        422, str(exc), type="urn:salesrail:problem:unreadable-file", title="Unreadable file",
+        422,
+        str(exc),
+        type="urn:salesrail:problem:unreadable-file",
+        title="Unreadable file",
         errors=errors,
     )
 
@@ -293,7 +307,4 @@ def _too_large(detail: str) -> ProblemError:
 
 
 def _invalid(field: str, message: str, code: str) -> ProblemError:
-    return ProblemError(
-        422, message, type="urn:salesrail:problem:validation", title="Invalid request",
-        errors=[{"field": field, "in": "body", "message": message, "code": code}],
-    )
+    return invalid_field(field, message, code=code)

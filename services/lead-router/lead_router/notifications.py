@@ -49,7 +49,8 @@ FANOUT_CONSUMER = "lead-router-notify-fanout"
 DELIVER_CONSUMER = "lead-router-notify-deliver"
 
 NOTIFICATIONS_SENT = Counter(
-    "salesrail_notifications_sent_total", "Attempts to send a notification to a channel",
+    "salesrail_notifications_sent_total",
+    "Attempts to send a notification to a channel",
     ["type", "outcome"],
 )
 
@@ -128,8 +129,11 @@ def _usable_channels(kind: OwnerKind, owner: Rep | Team) -> list[ChannelConfig]:
         except ValidationError as exc:
             # One bad entry must not keep the others from being told.
             log.error(
-                "notify.channel_invalid", owner_kind=kind, owner_id=owner.id,
-                channel_id=raw.get("id") if isinstance(raw, dict) else None, error=_errors(exc),
+                "notify.channel_invalid",
+                owner_kind=kind,
+                owner_id=owner.id,
+                channel_id=raw.get("id") if isinstance(raw, dict) else None,
+                error=_errors(exc),
             )
             continue
         if channel.enabled:
@@ -169,8 +173,11 @@ def _errors(exc: ValidationError) -> str:
 def _message(delivery: NotifyDelivery | NotifyRequested) -> Message:
     try:
         return Message(
-            title=delivery.title, text=delivery.text, severity=delivery.severity,
-            link=delivery.link, lead_id=delivery.lead_id,
+            title=delivery.title,
+            text=delivery.text,
+            severity=delivery.severity,
+            link=delivery.link,
+            lead_id=delivery.lead_id,
         )
     except ValidationError as exc:
         raise PoisonMessage(f"not a sendable message: {_errors(exc)}") from exc
@@ -190,7 +197,8 @@ def notification_consumers(settings: NotifySettings) -> tuple[EventConsumer, ...
 
 def _fanout_consumer() -> EventConsumer:
     consumer = EventConsumer(
-        name=FANOUT_CONSUMER, stream=NOTIFY_STREAM,
+        name=FANOUT_CONSUMER,
+        stream=NOTIFY_STREAM,
         filter_subject=f"salesrail.{NotifyRequested.event_type}",
         description="Resolves notify.requested to one notify.delivery per channel",
     )
@@ -201,16 +209,22 @@ def _fanout_consumer() -> EventConsumer:
         targets = await resolve_targets(uow.session, request.recipients)
         if not targets:
             log.warning(
-                "notify.no_channels", request_id=envelope.id,
+                "notify.no_channels",
+                request_id=envelope.id,
                 recipients=[f"{r.kind}:{r.id}" for r in request.recipients],
             )
         for target in targets:
             await uow.publish(
                 NotifyDelivery(
-                    request_id=envelope.id, owner_kind=target.owner_kind,
-                    owner_id=target.owner_id, channel_id=target.channel.id,
-                    title=request.title, text=request.text, severity=request.severity,
-                    link=request.link, lead_id=request.lead_id,
+                    request_id=envelope.id,
+                    owner_kind=target.owner_kind,
+                    owner_id=target.owner_id,
+                    channel_id=target.channel.id,
+                    title=request.title,
+                    text=request.text,
+                    severity=request.severity,
+                    link=request.link,
+                    lead_id=request.lead_id,
                 )
             )
 
@@ -235,19 +249,26 @@ class _Sender:
         started = time.monotonic()
         try:
             await send(
-                channel, message, allow=self.policy, timeout_s=self.timeout_s,
+                channel,
+                message,
+                allow=self.policy,
+                timeout_s=self.timeout_s,
                 delivery_id=delivery_id,
             )
         except Exception as exc:
             NOTIFICATIONS_SENT.labels(channel.type, "failed").inc()
             log.warning(
-                "notify.send_failed", delivery_id=delivery_id, channel=channel.describe(),
+                "notify.send_failed",
+                delivery_id=delivery_id,
+                channel=channel.describe(),
                 error=f"{type(exc).__name__}: {exc}",
             )
             return exc
         NOTIFICATIONS_SENT.labels(channel.type, "sent").inc()
         log.info(
-            "notify.sent", delivery_id=delivery_id, channel=channel.describe(),
+            "notify.sent",
+            delivery_id=delivery_id,
+            channel=channel.describe(),
             took_ms=round((time.monotonic() - started) * 1000),
         )
         return None
@@ -258,7 +279,8 @@ class _DeliverConsumer(EventConsumer):
 
     def __init__(self, sender: _Sender) -> None:
         super().__init__(
-            name=DELIVER_CONSUMER, stream=NOTIFY_STREAM,
+            name=DELIVER_CONSUMER,
+            stream=NOTIFY_STREAM,
             filter_subject=f"salesrail.{NotifyDelivery.event_type}",
             description="Sends each notify.delivery to its channel",
         )
@@ -296,8 +318,10 @@ class _DeliverConsumer(EventConsumer):
             log.warning("notify.prepare_failed", error=repr(exc))
             return {}
         results = await asyncio.gather(
-            *(self.sender.attempt(event_id, channel, message)
-              for event_id, (channel, message) in jobs.items())
+            *(
+                self.sender.attempt(event_id, channel, message)
+                for event_id, (channel, message) in jobs.items()
+            )
         )
         return dict(zip(jobs, results, strict=True))
 

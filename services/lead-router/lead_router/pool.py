@@ -14,7 +14,7 @@ from lead_router.models import Lead, Rep
 from lead_router.routing import release_slot, take_slot
 from lead_router.service import history, route_lead
 from salesrail.events.catalog import LeadClaimed, LeadReassigned
-from salesrail.http.problems import ProblemError
+from salesrail.http.problems import ProblemError, invalid_field
 from salesrail.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
@@ -44,9 +44,11 @@ async def list_pool(
             or_(Lead.received_at < at, and_(Lead.received_at == at, Lead.id < lead_id))
         )
     rows = list(
-        (await uow.session.scalars(
-            query.order_by(Lead.received_at.desc(), Lead.id.desc()).limit(limit + 1)
-        )).all()
+        (
+            await uow.session.scalars(
+                query.order_by(Lead.received_at.desc(), Lead.id.desc()).limit(limit + 1)
+            )
+        ).all()
     )
     more = len(rows) > limit
     rows = rows[:limit]
@@ -59,18 +61,30 @@ async def claim(uow: UnitOfWork, lead_id: str, *, rep_id: str) -> Lead:
     if rep is None:
         raise ProblemError(404, f"no rep {rep_id}")
     if not await take_slot(uow, rep_id):
-        raise ProblemError(409, f"rep {rep_id} is not active or has reached their cap",
-                           type="urn:salesrail:problem:cap-reached")
+        raise ProblemError(
+            409,
+            f"rep {rep_id} is not active or has reached their cap",
+            type="urn:salesrail:problem:cap-reached",
+        )
     claimed = await uow.session.execute(
         update(Lead)
         .where(Lead.id == lead_id, Lead.status == "pooled")
-        .values(status="routed", owner_id=rep_id, team_id=rep.team_id, assigned_at=uow.now(),
-                route=f"claimed from the public pool by {rep_id}", route_rule=None)
+        .values(
+            status="routed",
+            owner_id=rep_id,
+            team_id=rep.team_id,
+            assigned_at=uow.now(),
+            route=f"claimed from the public pool by {rep_id}",
+            route_rule=None,
+        )
     )
     if not claimed.rowcount:
         # The transaction rolls back, giving the slot back too.
-        raise ProblemError(409, "the lead is not in the pool (someone claimed it first)",
-                           type="urn:salesrail:problem:already-claimed")
+        raise ProblemError(
+            409,
+            "the lead is not in the pool (someone claimed it first)",
+            type="urn:salesrail:problem:already-claimed",
+        )
     lead = await uow.session.get(Lead, lead_id, populate_existing=True)
     assert lead is not None
     await uow.publish(LeadClaimed(lead_id=lead.id, owner_id=rep_id))
@@ -93,13 +107,19 @@ async def release_untouched(
     lead.status, lead.owner_id, lead.team_id, lead.assigned_at = "pooled", None, None, None
     await uow.publish(publishers.lead_pooled(lead, reason=reason, previous_owner_id=previous))
     await uow.publish(
-        publishers.tell_previous_owner(lead, previous, title="线索已收回公海 (lead released)",
-                                       reason=reason)
+        publishers.tell_previous_owner(
+            lead, previous, title="线索已收回公海 (lead released)", reason=reason
+        )
     )
     history(uow, lead, "released", "sla", previous_owner_id=previous, reason=reason)
     await route_lead(
-        uow, lead, context=context, by="sla", exclude=frozenset({previous}),
-        previous_owner_id=previous, announce_pool=False,
+        uow,
+        lead,
+        context=context,
+        by="sla",
+        exclude=frozenset({previous}),
+        previous_owner_id=previous,
+        announce_pool=False,
     )
     return True
 
@@ -114,20 +134,27 @@ async def reassign(uow: UnitOfWork, lead_id: str, *, to_rep: str, reason: str, b
         raise ProblemError(409, f"the lead already belongs to {to_rep}")
     rep = await uow.session.get(Rep, to_rep)
     if rep is None:
-        raise ProblemError(422, f"no rep {to_rep}", type="urn:salesrail:problem:validation",
-                           errors=[{"field": "owner_id", "in": "body", "message": "unknown rep",
-                                    "code": "unknown"}])
+        raise invalid_field("owner_id", f"no rep {to_rep}", code="unknown")
     if not await take_slot(uow, to_rep):
-        raise ProblemError(409, f"rep {to_rep} is not active or has reached their cap",
-                           type="urn:salesrail:problem:cap-reached")
+        raise ProblemError(
+            409,
+            f"rep {to_rep} is not active or has reached their cap",
+            type="urn:salesrail:problem:cap-reached",
+        )
     previous = lead.owner_id
     if previous is not None:
         await release_slot(uow, previous)
-    lead.owner_id, lead.team_id, lead.status, lead.assigned_at = to_rep, rep.team_id, "routed", uow.now()
+    lead.owner_id, lead.team_id, lead.status, lead.assigned_at = (
+        to_rep,
+        rep.team_id,
+        "routed",
+        uow.now(),
+    )
     lead.route = f"reassigned by {by}: {reason}"
     await uow.publish(
-        LeadReassigned(lead_id=lead.id, owner_id=to_rep, previous_owner_id=previous, reason=reason,
-                       by=by)
+        LeadReassigned(
+            lead_id=lead.id, owner_id=to_rep, previous_owner_id=previous, reason=reason, by=by
+        )
     )
     await uow.publish(publishers.tell_owner(lead, title="线索转交给您 (lead reassigned to you)"))
     history(uow, lead, "reassigned", by, owner_id=to_rep, previous_owner_id=previous, reason=reason)
@@ -144,8 +171,4 @@ def _decode(cursor: str) -> tuple[datetime, str]:
         at, lead_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
         return datetime.fromisoformat(at), str(lead_id)
     except (ValueError, TypeError) as exc:
-        raise ProblemError(
-            422, "cursor is not valid", type="urn:salesrail:problem:validation",
-            errors=[{"field": "cursor", "in": "query", "message": "not a cursor from this API",
-                     "code": "invalid"}],
-        ) from exc
+        raise invalid_field("cursor", "not a cursor from this API", location="query") from exc

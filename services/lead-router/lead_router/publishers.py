@@ -17,8 +17,14 @@ from salesrail.events.catalog import (
 
 # What lead-router puts on the bus (its AsyncAPI document lists these).
 PUBLISHES: tuple[type[EventData], ...] = (
-    LeadReceived, LeadRouted, LeadPooled, LeadClaimed, LeadReassigned, LeadDuplicateDetected,
-    LeadRescored, NotifyRequested,
+    LeadReceived,
+    LeadRouted,
+    LeadPooled,
+    LeadClaimed,
+    LeadReassigned,
+    LeadDuplicateDetected,
+    LeadRescored,
+    NotifyRequested,
 )
 
 
@@ -42,7 +48,10 @@ def lead_received(lead: Lead) -> LeadReceived:
 def lead_routed(lead: Lead, *, previous_owner_id: str | None = None) -> LeadRouted:
     assert lead.owner_id is not None
     return LeadRouted(
-        lead_id=lead.id, owner_id=lead.owner_id, rule=lead.route, team_id=lead.team_id,
+        lead_id=lead.id,
+        owner_id=lead.owner_id,
+        rule=lead.route,
+        team_id=lead.team_id,
         previous_owner_id=previous_owner_id,
     )
 
@@ -51,18 +60,26 @@ def lead_pooled(lead: Lead, *, reason: str, previous_owner_id: str | None = None
     return LeadPooled(lead_id=lead.id, reason=reason, previous_owner_id=previous_owner_id)
 
 
-def lead_duplicate(lead: Lead, *, matched_on: str, similarity: float | None) -> LeadDuplicateDetected:
+def lead_duplicate(
+    lead: Lead, *, matched_on: str, similarity: float | None
+) -> LeadDuplicateDetected:
     assert lead.duplicate_of is not None
     return LeadDuplicateDetected(
-        lead_id=lead.id, duplicate_of=lead.duplicate_of, owner_id=lead.owner_id,
-        matched_on=matched_on, similarity=similarity,
+        lead_id=lead.id,
+        duplicate_of=lead.duplicate_of,
+        owner_id=lead.owner_id,
+        matched_on=matched_on,
+        similarity=similarity,
     )
 
 
 def lead_rescored(lead: Lead, *, previous: tuple[int | None, str | None]) -> LeadRescored:
     return LeadRescored(
-        lead_id=lead.id, score=lead.score or 0, grade=lead.grade or "C",
-        previous_score=previous[0], previous_grade=previous[1],
+        lead_id=lead.id,
+        score=lead.score or 0,
+        grade=lead.grade or "C",
+        previous_score=previous[0],
+        previous_grade=previous[1],
         reasons=[reason["reason"] for reason in lead.score_reasons],
     )
 
@@ -79,13 +96,21 @@ def tell_owner(lead: Lead, *, title: str) -> NotifyRequested:
     """A message to the lead's owner (their channels) about this lead."""
     assert lead.owner_id is not None
     return NotifyRequested(
-        recipients=[Recipient(kind="rep", id=lead.owner_id)], title=title, text=_summary(lead),
+        recipients=[Recipient(kind="rep", id=lead.owner_id)],
+        title=title,
+        text=_summary(lead),
         lead_id=lead.id,
     )
 
 
 def tell_previous_owner(lead: Lead, owner_id: str, *, title: str, reason: str) -> NotifyRequested:
     return NotifyRequested(
-        recipients=[Recipient(kind="rep", id=owner_id), Recipient(kind="supervisor_of", id=owner_id)],
-        title=title, text=f"{_summary(lead)}；原因：{reason}", lead_id=lead.id, severity="warning",
+        recipients=[
+            Recipient(kind="rep", id=owner_id),
+            Recipient(kind="supervisor_of", id=owner_id),
+        ],
+        title=title,
+        text=f"{_summary(lead)}；原因：{reason}",
+        lead_id=lead.id,
+        severity="warning",
     )

@@ -56,7 +56,9 @@ async def take_slot(uow: UnitOfWork, rep_id: str) -> bool:
 
 async def release_slot(uow: UnitOfWork, rep_id: str) -> None:
     await uow.session.execute(
-        update(Rep).where(Rep.id == rep_id, Rep.open_leads > 0).values(open_leads=Rep.open_leads - 1)
+        update(Rep)
+        .where(Rep.id == rep_id, Rep.open_leads > 0)
+        .values(open_leads=Rep.open_leads - 1)
     )
 
 
@@ -75,7 +77,9 @@ async def _next_cursor(uow: UnitOfWork, match: RouteMatch) -> int:
     key = f"rule:{match.rule.name}" if match.rule else "default"
     await insert_ignore(uow.session, Cursor, {"key": key, "position": 0}, conflict=["key"])
     position = await uow.session.scalar(
-        update(Cursor).where(Cursor.key == key).values(position=Cursor.position + 1)
+        update(Cursor)
+        .where(Cursor.key == key)
+        .values(position=Cursor.position + 1)
         .returning(Cursor.position)
     )
     return int(position or 1) - 1

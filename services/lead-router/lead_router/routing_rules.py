@@ -160,9 +160,12 @@ class LeadFacts:
 
     def as_facts(self, tag_ids: dict[str, str]) -> dict[str, Any]:
         facts: dict[str, Any] = {
-            "city": self.city, "province": self.province,
-            "category": normalise_word(self.category), "grade": self.grade,
-            "source": normalise_word(self.source) if self.source else None, "score": self.score,
+            "city": self.city,
+            "province": self.province,
+            "category": normalise_word(self.category),
+            "grade": self.grade,
+            "source": normalise_word(self.source) if self.source else None,
+            "score": self.score,
         }
         for tag in self.tags:
             if (key := tag_ids.get(normalise_word(tag))) is not None:
@@ -215,7 +218,9 @@ class CompiledRouting:
         return RouteMatch(compiled.rule, compiled.rule.assign, explain(compiled, lead))
 
 
-def compile_routing(document: RoutingDocument, *, version: int, engine: RuleEngine) -> CompiledRouting:
+def compile_routing(
+    document: RoutingDocument, *, version: int, engine: RuleEngine
+) -> CompiledRouting:
     """Validate names against the region data and load every bucket into the engine."""
     problems: list[dict[str, Any]] = []
     compiled = [_compile_rule(rule, problems) for rule in document.rules]
@@ -252,7 +257,11 @@ def _resolved(
         found = resolve(value)
         if found is None:
             problems.append(
-                {"rule": rule.name, "field": f"when.{field}", "message": f"unknown {field} {value!r}"}
+                {
+                    "rule": rule.name,
+                    "field": f"when.{field}",
+                    "message": f"unknown {field} {value!r}",
+                }
             )
         else:
             names.append(found.name)

@@ -109,8 +109,12 @@ class Rulebook:
                 if problems:
                     raise RulesInvalid(problems)
                 row = RuleSetVersion(
-                    kind=kind, version=version, source=source,
-                    document=document.model_dump(mode="json"), created_at=uow.now(), created_by=by,
+                    kind=kind,
+                    version=version,
+                    source=source,
+                    document=document.model_dump(mode="json"),
+                    created_at=uow.now(),
+                    created_by=by,
                 )
                 uow.session.add(row)
             self._install(kind, compiled)
@@ -169,9 +173,7 @@ async def _reference_problems(uow: UnitOfWork, kind: str, document: Any) -> list
     reps = document.referenced_reps()
     teams = document.referenced_teams()
     known_reps = set((await uow.session.scalars(select(Rep.id).where(Rep.id.in_(reps)))).all())
-    known_teams = set(
-        (await uow.session.scalars(select(Team.id).where(Team.id.in_(teams)))).all()
-    )
+    known_teams = set((await uow.session.scalars(select(Team.id).where(Team.id.in_(teams)))).all())
     problems = []
     for rule in [*document.rules, None]:
         assign = rule.assign if rule else document.default
@@ -180,7 +182,9 @@ async def _reference_problems(uow: UnitOfWork, kind: str, document: Any) -> list
             if rep not in known_reps:
                 problems.append({"rule": name, "field": "assign", "message": f"no rep {rep!r}"})
         if assign.team and assign.team not in known_teams:
-            problems.append({"rule": name, "field": "assign", "message": f"no team {assign.team!r}"})
+            problems.append(
+                {"rule": name, "field": "assign", "message": f"no team {assign.team!r}"}
+            )
     return problems
 
 

@@ -57,7 +57,11 @@ def company_facts(enrichment: dict[str, Any], *, now: datetime) -> dict[str, Any
     if founded:
         founded_on = date.fromisoformat(founded)
         today = now.date()
-        years = today.year - founded_on.year - ((today.month, today.day) < (founded_on.month, founded_on.day))
+        years = (
+            today.year
+            - founded_on.year
+            - ((today.month, today.day) < (founded_on.month, founded_on.day))
+        )
     return {
         "registered_capital_cny": enrichment.get("registered_capital_cny"),
         "years_since_founding": years,

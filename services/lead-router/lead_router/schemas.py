@@ -18,8 +18,12 @@ from lead_router.rules import InvalidPhone, normalise_phone
 from salesrail.notify import ChannelConfig, ChannelList
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
-Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64,
-                                      pattern=r"^[A-Za-z0-9._\-]+$")]
+Id = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._\-]+$"
+    ),
+]
 Grade = Literal["A", "B", "C"]
 Status = Literal["routed", "pooled", "duplicate", "pending"]
 
@@ -36,11 +40,16 @@ class LeadIn(BaseModel):
     city: Annotated[Text, StringConstraints(max_length=64)]
     category: Annotated[Text, StringConstraints(max_length=64)]
     external_id: Annotated[Text, StringConstraints(max_length=128)] | None = None
-    email: Annotated[Text, StringConstraints(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = None
+    email: (
+        Annotated[Text, StringConstraints(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+        | None
+    ) = None
     budget: Annotated[float, Field(ge=0, le=1e12)] | None = None
     purchase_timeframe: Annotated[Text, StringConstraints(max_length=100)] | None = None
     notes: Annotated[str, StringConstraints(max_length=4000)] | None = None
-    tags: Annotated[list[Annotated[Text, StringConstraints(max_length=64)]], Field(max_length=50)] = []
+    tags: Annotated[
+        list[Annotated[Text, StringConstraints(max_length=64)]], Field(max_length=50)
+    ] = []
     received_at: AwareDatetime | None = None
 
     @field_validator("phone")
@@ -112,8 +121,12 @@ class RepIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Annotated[Text, StringConstraints(max_length=100)]
     team_id: Id | None = None
-    cities: Annotated[list[Annotated[Text, StringConstraints(max_length=64)]], Field(max_length=200)] = []
-    categories: Annotated[list[Annotated[Text, StringConstraints(max_length=64)]], Field(max_length=200)] = []
+    cities: Annotated[
+        list[Annotated[Text, StringConstraints(max_length=64)]], Field(max_length=200)
+    ] = []
+    categories: Annotated[
+        list[Annotated[Text, StringConstraints(max_length=64)]], Field(max_length=200)
+    ] = []
     cap: Annotated[int, Field(ge=0, le=100000)] | None = None
     status: Literal["active", "away", "inactive"] = "active"
     channels: ChannelList = []
@@ -183,13 +196,23 @@ def redacted(channels: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def team_out(team: Any) -> TeamOut:
-    return TeamOut(id=team.id, name=team.name, supervisor_id=team.supervisor_id,
-                   channels=redacted(team.channels))
+    return TeamOut(
+        id=team.id,
+        name=team.name,
+        supervisor_id=team.supervisor_id,
+        channels=redacted(team.channels),
+    )
 
 
 def rep_out(rep: Any) -> RepOut:
     return RepOut(
-        id=rep.id, name=rep.name, team_id=rep.team_id, cities=rep.cities,
-        categories=rep.categories, cap=rep.cap, status=rep.status, open_leads=rep.open_leads,
+        id=rep.id,
+        name=rep.name,
+        team_id=rep.team_id,
+        cities=rep.cities,
+        categories=rep.categories,
+        cap=rep.cap,
+        status=rep.status,
+        open_leads=rep.open_leads,
         channels=redacted(rep.channels),
     )

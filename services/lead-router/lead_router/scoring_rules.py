@@ -50,7 +50,11 @@ class Range(BaseModel):
     max: float | None = None
 
 
-ConditionValue = list[Annotated[str, StringConstraints(min_length=1, max_length=100)]] | Range | Literal["known", "unknown"]
+ConditionValue = (
+    list[Annotated[str, StringConstraints(min_length=1, max_length=100)]]
+    | Range
+    | Literal["known", "unknown"]
+)
 
 
 class Factor(BaseModel):
@@ -133,9 +137,13 @@ class CompiledScoring:
     def score(self, facts: dict[str, Any]) -> ScoreCard:
         fired = self._rules.evaluate(_fact_values(facts))
         reasons = [
-            {"factor": name, "points": self._factors[name].points,
-             "reason": self._factors[name].reason or name}
-            for name in fired if name != _QUALIFIED
+            {
+                "factor": name,
+                "points": self._factors[name].points,
+                "reason": self._factors[name].reason or name,
+            }
+            for name in fired
+            if name != _QUALIFIED
         ]
         raw = self.document.base + sum(r["points"] for r in reasons)
         score = max(0, min(100, raw))
@@ -144,7 +152,9 @@ class CompiledScoring:
         return ScoreCard(score, grade, _QUALIFIED in fired, reasons)
 
 
-def compile_scoring(document: ScoringDocument, *, version: int, engine: RuleEngine) -> CompiledScoring:
+def compile_scoring(
+    document: ScoringDocument, *, version: int, engine: RuleEngine
+) -> CompiledScoring:
     rules = [(f.name, _condition(f.when)) for f in document.factors]
     if document.qualified is not None:
         rules.append((_QUALIFIED, _condition(document.qualified.when)))

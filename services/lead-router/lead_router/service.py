@@ -22,7 +22,7 @@ from lead_router.models import Lead, LeadHistory
 from lead_router.routing import assign
 from lead_router.routing_rules import LeadFacts
 from lead_router.schemas import LeadIn
-from salesrail.http.problems import ProblemError
+from salesrail.http.problems import invalid_field
 from salesrail.text.company_names import company_block, company_region, normalize_company_name
 from salesrail.text.regions import resolve_city, resolve_province
 from salesrail.unit_of_work import UnitOfWork
@@ -72,12 +72,14 @@ async def receive_lead(
     try:
         received_at = rules.effective_received_at(lead_in.received_at, now=now)
     except rules.FutureReceivedAt as exc:
-        raise _invalid("received_at", str(exc)) from exc
+        raise invalid_field("received_at", str(exc), code="future") from exc
 
     lead_id = str(uuid.uuid4())
     # Outside the transaction: a slow registry must not hold database locks.
     outcome = await context.enricher.enrich(
-        lead_id=lead_id, company_name=lead_in.company_name, credit_code=None,
+        lead_id=lead_id,
+        company_name=lead_in.company_name,
+        credit_code=None,
         budget_s=context.settings.enrichment_budget_s,
     )
     place = locate(lead_in.city)
@@ -106,7 +108,9 @@ async def receive_lead(
             )
             _score(lead, context, now=uow.now())
             duplicate = await find_duplicate(
-                uow.session, phone=lead.phone, company_key=company_key,
+                uow.session,
+                phone=lead.phone,
+                company_key=company_key,
                 company_block=lead.company_block,
                 since=received_at - timedelta(days=context.settings.duplicate_window_days),
                 threshold=context.settings.duplicate_name_threshold,
@@ -135,9 +139,14 @@ def _score(lead: Lead, context: LeadRouterContext, *, now: Any) -> None:
     assert scoring is not None
     card = scoring.score(
         {
-            "source": lead.source, "city": lead.city_name or lead.city, "province": lead.province,
-            "category": lead.category, "purchase_timeframe": lead.purchase_timeframe,
-            "email": lead.email, "budget": lead.budget, "tags": lead.tags,
+            "source": lead.source,
+            "city": lead.city_name or lead.city,
+            "province": lead.province,
+            "category": lead.category,
+            "purchase_timeframe": lead.purchase_timeframe,
+            "email": lead.email,
+            "budget": lead.budget,
+            "tags": lead.tags,
             **rules.company_facts(lead.enrichment, now=now),
         }
     )
@@ -162,8 +171,13 @@ async def route_lead(
     assert routing is not None
     match = routing.match(
         LeadFacts(
-            city=lead.city_name, province=lead.province, category=lead.category,
-            grade=lead.grade, source=lead.source, score=lead.score, tags=tuple(lead.tags),
+            city=lead.city_name,
+            province=lead.province,
+            category=lead.category,
+            grade=lead.grade,
+            source=lead.source,
+            score=lead.score,
+            tags=tuple(lead.tags),
         )
     )
     assignment = await assign(uow, match, exclude=exclude)
@@ -184,7 +198,12 @@ async def route_lead(
     await uow.publish(publishers.lead_routed(lead, previous_owner_id=previous_owner_id))
     await uow.publish(publishers.tell_owner(lead, title="新线索分配给您 (new lead)"))
     history(
-        uow, lead, "routed", by, owner_id=lead.owner_id, route=assignment.trace,
+        uow,
+        lead,
+        "routed",
+        by,
+        owner_id=lead.owner_id,
+        route=assignment.trace,
         rules_version=routing.version,
     )
 
@@ -195,15 +214,20 @@ async def _mark_duplicate(uow: UnitOfWork, lead: Lead, duplicate: Any) -> None:
     lead.duplicate_of = duplicate.lead_id
     lead.owner_id = duplicate.owner_id
     how = (
-        "same phone" if duplicate.matched_on == "phone"
+        "same phone"
+        if duplicate.matched_on == "phone"
         else f"same company ({duplicate.similarity:.0f}% similar)"
     )
     lead.route = f"duplicate of lead {duplicate.lead_id}: {how}"
     await uow.publish(
-        publishers.lead_duplicate(lead, matched_on=duplicate.matched_on, similarity=duplicate.similarity)
+        publishers.lead_duplicate(
+            lead, matched_on=duplicate.matched_on, similarity=duplicate.similarity
+        )
     )
     if lead.owner_id is not None:
-        await uow.publish(publishers.tell_owner(lead, title="您的客户再次来询 (returning customer)"))
+        await uow.publish(
+            publishers.tell_owner(lead, title="您的客户再次来询 (returning customer)")
+        )
     history(uow, lead, "duplicate", "system", duplicate_of=duplicate.lead_id, matched_on=how)
 
 
@@ -213,7 +237,9 @@ async def _one_intake_per_customer(uow: UnitOfWork, phone: str, block: str) -> N
     if uow.session.get_bind().dialect.name != "postgresql":
         return
     for key in sorted({f"phone:{phone}", f"company:{block}"}):
-        await uow.session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
+        await uow.session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key}
+        )
 
 
 async def _find_replay(uow: UnitOfWork, lead_in: LeadIn, scoped_key: str | None) -> Lead | None:
@@ -243,15 +269,9 @@ def history(uow: UnitOfWork, lead: Lead, kind: str, by: str, **detail: Any) -> N
     uow.session.add(LeadHistory(lead_id=lead.id, at=uow.now(), kind=kind, by=by, detail=detail))
 
 
-def _invalid(field: str, message: str) -> ProblemError:
-    return ProblemError(
-        422, f"the request is not valid: {field}", type="urn:salesrail:problem:validation",
-        title="Invalid request",
-        errors=[{"field": field, "in": "body", "message": message, "code": "invalid"}],
-    )
-
-
-async def get_lead(*, unit_of_work: UnitOfWorkFactory, lead_id: str) -> tuple[Lead, list[LeadHistory]] | None:
+async def get_lead(
+    *, unit_of_work: UnitOfWorkFactory, lead_id: str
+) -> tuple[Lead, list[LeadHistory]] | None:
     async with unit_of_work() as uow:
         lead = await uow.session.get(Lead, lead_id)
         if lead is None:
@@ -263,7 +283,11 @@ async def get_lead(*, unit_of_work: UnitOfWorkFactory, lead_id: str) -> tuple[Le
 
 
 async def apply_late_facts(
-    *, unit_of_work: UnitOfWorkFactory, context: LeadRouterContext, lead_id: str, facts: CompanyFacts
+    *,
+    unit_of_work: UnitOfWorkFactory,
+    context: LeadRouterContext,
+    lead_id: str,
+    facts: CompanyFacts,
 ) -> None:
     """Registry facts that came after the budget: store them, re-score, say so if it changed."""
     for attempt in range(5):  # the intake transaction may not have committed yet

@@ -24,7 +24,10 @@ async def release_untouched_lead(uow: UnitOfWork, _envelope: Envelope, alert: Sl
     if alert.lead_id is None:
         return
     await pool.release_untouched(
-        uow, context=uow.context, lead_id=alert.lead_id, owner_id=alert.owner_id,
+        uow,
+        context=uow.context,
+        lead_id=alert.lead_id,
+        owner_id=alert.owner_id,
         reason="untouched for 72 h (salesrail.sla.alert.untouched_72h)",
     )
 

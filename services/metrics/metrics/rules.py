@@ -32,9 +32,7 @@ def check_period(start: date, end: date) -> None:
     if start > end:
         raise InvalidPeriod("from", "from must not be after to", "after_to")
     if period_days(start, end) > MAX_PERIOD_DAYS:
-        raise InvalidPeriod(
-            "to", f"the period may span at most {MAX_PERIOD_DAYS} days", "too_long"
-        )
+        raise InvalidPeriod("to", f"the period may span at most {MAX_PERIOD_DAYS} days", "too_long")
 
 
 def period_days(start: date, end: date) -> int:

@@ -12,7 +12,7 @@ from metrics import rules
 from metrics.models import LeadIntakeDaily
 from metrics.schemas import DayCount, LeadIntakeOut
 from salesrail.events.catalog import LeadReceived
-from salesrail.http.problems import ProblemError
+from salesrail.http.problems import invalid_field
 from salesrail.unit_of_work import UnitOfWork
 
 UnitOfWorkFactory = Callable[[], AbstractAsyncContextManager[UnitOfWork]]
@@ -35,17 +35,12 @@ async def count_lead(*, uow: UnitOfWork, received: LeadReceived) -> None:
         )
 
 
-async def lead_intake(
-    *, unit_of_work: UnitOfWorkFactory, start: date, end: date
-) -> LeadIntakeOut:
+async def lead_intake(*, unit_of_work: UnitOfWorkFactory, start: date, end: date) -> LeadIntakeOut:
     """Leads received per day and source from `start` to `end`, both included."""
     try:
         rules.check_period(start, end)
     except rules.InvalidPeriod as exc:
-        raise ProblemError(
-            422, str(exc), type="urn:salesrail:problem:validation", title="Invalid request",
-            errors=[{"field": exc.field, "in": "query", "message": str(exc), "code": exc.code}],
-        ) from exc
+        raise invalid_field(exc.field, str(exc), location="query", code=exc.code) from exc
     async with unit_of_work() as uow:
         rows = (
             await uow.session.scalars(

@@ -9,7 +9,6 @@ from salesrail.events.envelope import Envelope
 from salesrail.events.streams import LEAD_STREAM
 from salesrail.unit_of_work import UnitOfWork
 
-
 leads = EventConsumer(
     name="metrics-leads",
     stream=LEAD_STREAM,

@@ -13,9 +13,7 @@ from sla_monitor.schemas import ClockOut, ClocksOut
 
 router = APIRouter(tags=["clocks"])
 
-Reader = Annotated[
-    Principal, Depends(require_roles(Role.SUPERVISOR, Role.OPS, Role.INTEGRATION))
-]
+Reader = Annotated[Principal, Depends(require_roles(Role.SUPERVISOR, Role.OPS, Role.INTEGRATION))]
 
 
 @router.get("/clocks", response_model=ClocksOut, summary="The SLA clocks of one lead")

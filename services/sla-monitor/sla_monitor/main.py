@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
+from salesrail.service import entrypoints
 from sla_monitor import api, publishers, subscribers
 from sla_monitor.config import Settings
-from salesrail.service import entrypoints
 
 create_app, main = entrypoints(
     Settings,

@@ -66,4 +66,3 @@ async def list_clocks(
             .order_by(SlaClock.started_at, SlaClock.policy, SlaClock.cycle)
         )
         return list(rows)
-

@@ -9,7 +9,6 @@ from salesrail.events.streams import LEAD_STREAM
 from salesrail.unit_of_work import UnitOfWork
 from sla_monitor import rules, service
 
-
 # The whole lead stream, not only lead.received: the clocks to come start and stop on
 # routing, claims and stage changes too, and one durable consumer keeps their order.
 leads = EventConsumer(

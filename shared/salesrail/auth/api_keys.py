@@ -79,8 +79,13 @@ class ApiKeyStore:
         async with self.db.transaction() as session:
             await session.execute(
                 insert(api_keys).values(
-                    key_id=key_id, key_hash=_hash(key), role=role.value, rep_id=rep_id,
-                    name=name, scopes=scopes or [], created_at=self.clock.now(),
+                    key_id=key_id,
+                    key_hash=_hash(key),
+                    role=role.value,
+                    rep_id=rep_id,
+                    name=name,
+                    scopes=scopes or [],
+                    created_at=self.clock.now(),
                 )
             )
         return key

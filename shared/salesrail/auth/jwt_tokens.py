@@ -90,7 +90,12 @@ def issue_token(
 ) -> str:
     """Mint an HS256 token (for the embedded run's demo users and for tests)."""
     payload = {
-        "sub": subject, "role": role.value, "iss": issuer, "aud": audience,
-        "iat": int(now), "exp": int(now + expires_in_s), **claims,
+        "sub": subject,
+        "role": role.value,
+        "iss": issuer,
+        "aud": audience,
+        "iat": int(now),
+        "exp": int(now + expires_in_s),
+        **claims,
     }
     return jwt.encode(payload, secret, algorithm="HS256")

@@ -47,7 +47,8 @@ EVENTS_CONSUMED = Counter(
     "salesrail_events_consumed_total", "Events applied by a consumer", ["consumer", "type"]
 )
 EVENTS_DEAD_LETTERED = Counter(
-    "salesrail_events_dead_lettered_total", "Messages parked on the dead-letter subject",
+    "salesrail_events_dead_lettered_total",
+    "Messages parked on the dead-letter subject",
     ["consumer"],
 )
 
@@ -105,8 +106,12 @@ class EventConsumer:
     ) -> PullLoop:
         """A loop that fetches this consumer's messages and applies them; start it to run."""
         runner = _ConsumerRunner(
-            consumer=self, unit_of_work=unit_of_work, js=js, clock=clock,
-            max_deliver=max_deliver, backoff_s=backoff_s,
+            consumer=self,
+            unit_of_work=unit_of_work,
+            js=js,
+            clock=clock,
+            max_deliver=max_deliver,
+            backoff_s=backoff_s,
         )
         config = ConsumerConfig(
             durable_name=self.name,
@@ -194,8 +199,13 @@ class _ConsumerRunner:
                 return
             delay = self.backoff_s[min(attempt - 1, len(self.backoff_s) - 1)]
             log.warning(
-                "consumer.retry", consumer=self.consumer.name, event_id=envelope.id,
-                type=envelope.type, attempt=attempt, retry_in_s=delay, error=reason,
+                "consumer.retry",
+                consumer=self.consumer.name,
+                event_id=envelope.id,
+                type=envelope.type,
+                attempt=attempt,
+                retry_in_s=delay,
+                error=reason,
             )
             await message.nak(delay=delay)
             return
@@ -246,8 +256,11 @@ class _ConsumerRunner:
         await message.term()
         EVENTS_DEAD_LETTERED.labels(self.consumer.name).inc()
         log.error(
-            "consumer.dead_lettered", consumer=self.consumer.name, subject=message.subject,
-            deliveries=meta.num_delivered, reason=reason[:500],
+            "consumer.dead_lettered",
+            consumer=self.consumer.name,
+            subject=message.subject,
+            deliveries=meta.num_delivered,
+            reason=reason[:500],
         )
 
 

@@ -38,7 +38,9 @@ class Housekeeping:
     async def purge(self) -> None:
         now = self.clock.now()
         async with self.db.transaction() as session:
-            await session.execute(delete(outbox).where(outbox.c.sent_at < now - self.outbox_retention))
+            await session.execute(
+                delete(outbox).where(outbox.c.sent_at < now - self.outbox_retention)
+            )
             await session.execute(
                 delete(processed_events).where(
                     processed_events.c.processed_at < now - self.processed_retention

@@ -20,15 +20,43 @@ TEAMS: dict[str, dict[str, Any]] = {
 }
 
 REPS: dict[str, dict[str, Any]] = {
-    "rep-zhang": {"name": "张伟", "team_id": "east-china", "cities": ["杭州", "宁波"],
-                  "categories": ["紧固件", "机床"], "cap": 50, "status": "active", "channels": []},
-    "rep-li": {"name": "李娜", "team_id": "east-china", "cities": ["杭州", "宁波"],
-               "categories": ["紧固件", "机床"], "cap": 50, "status": "active", "channels": []},
-    "rep-chen": {"name": "陈杰", "team_id": "south-china", "cities": ["深圳", "东莞"],
-                 "categories": ["电子元件"], "cap": 50, "status": "active", "channels": []},
+    "rep-zhang": {
+        "name": "张伟",
+        "team_id": "east-china",
+        "cities": ["杭州", "宁波"],
+        "categories": ["紧固件", "机床"],
+        "cap": 50,
+        "status": "active",
+        "channels": [],
+    },
+    "rep-li": {
+        "name": "李娜",
+        "team_id": "east-china",
+        "cities": ["杭州", "宁波"],
+        "categories": ["紧固件", "机床"],
+        "cap": 50,
+        "status": "active",
+        "channels": [],
+    },
+    "rep-chen": {
+        "name": "陈杰",
+        "team_id": "south-china",
+        "cities": ["深圳", "东莞"],
+        "categories": ["电子元件"],
+        "cap": 50,
+        "status": "active",
+        "channels": [],
+    },
     # Away: the Guangdong rule sends its leads to the team, and routing skips her.
-    "rep-wang": {"name": "王芳", "team_id": "south-china", "cities": ["广州", "佛山"],
-                 "categories": ["电子元件"], "cap": 30, "status": "away", "channels": []},
+    "rep-wang": {
+        "name": "王芳",
+        "team_id": "south-china",
+        "cities": ["广州", "佛山"],
+        "categories": ["电子元件"],
+        "cap": 30,
+        "status": "away",
+        "channels": [],
+    },
 }
 
 ROUTING_RULES = """\
@@ -53,50 +81,143 @@ default: {pool: public}
 """
 
 
-def _lead(source: str, company: str, contact: str, phone: str, city: str, category: str,
-          **extra: Any) -> dict[str, Any]:
-    return {"source": source, "company_name": company, "contact_name": contact, "phone": phone,
-            "city": city, "category": category, **extra}
+def _lead(
+    source: str, company: str, contact: str, phone: str, city: str, category: str, **extra: Any
+) -> dict[str, Any]:
+    return {
+        "source": source,
+        "company_name": company,
+        "contact_name": contact,
+        "phone": phone,
+        "city": city,
+        "category": category,
+        **extra,
+    }
 
 
 # In order: later duplicates refer to earlier leads; round-robin shows in the fastener leads.
 LEADS: list[dict[str, Any]] = [
-    _lead("website", "杭州恒通紧固件有限公司", "王建国", "13857112345", "杭州", "紧固件",
-          budget=200000, purchase_timeframe="1个月内", tags=["官网询价"]),
-    _lead("douyin", "宁波华锐精密机械有限公司", "李明", "13905741234", "宁波", "机床",
-          budget=800000, purchase_timeframe="3个月内"),
-    _lead("expo", "深圳市创芯电子科技有限公司", "陈晓东", "13824567890", "深圳", "电子元件",
-          budget=150000, tags=["展会", "高意向"]),
+    _lead(
+        "website",
+        "杭州恒通紧固件有限公司",
+        "王建国",
+        "13857112345",
+        "杭州",
+        "紧固件",
+        budget=200000,
+        purchase_timeframe="1个月内",
+        tags=["官网询价"],
+    ),
+    _lead(
+        "douyin",
+        "宁波华锐精密机械有限公司",
+        "李明",
+        "13905741234",
+        "宁波",
+        "机床",
+        budget=800000,
+        purchase_timeframe="3个月内",
+    ),
+    _lead(
+        "expo",
+        "深圳市创芯电子科技有限公司",
+        "陈晓东",
+        "13824567890",
+        "深圳",
+        "电子元件",
+        budget=150000,
+        tags=["展会", "高意向"],
+    ),
     _lead("website", "东莞市宏达电子有限公司", "刘洋", "13922881234", "东莞", "电子元件"),
-    _lead("referral", "广州市粤海电子元器件有限公司", "黄志强", "13711223344", "广州", "电子元件",
-          budget=300000, purchase_timeframe="本季度"),
-    _lead("website", "杭州西子五金制品有限公司", "周敏", "0571-86123456", "杭州市", "紧固件",
-          purchase_timeframe="半年内"),
-    _lead("expo", "杭州东方数控机床有限公司", "赵磊", "15868123456", "Hangzhou", "机床",
-          budget=1200000, purchase_timeframe="1个月内"),
-    _lead("website", "宁波甬兴标准件有限公司", "孙丽", "13566123456", "宁波", "fasteners",
-          budget=50000),
-    _lead("douyin", "温州瓯江阀门有限公司", "郑海", "13757712345", "温州", "机床",
-          notes="想了解五轴加工中心"),
+    _lead(
+        "referral",
+        "广州市粤海电子元器件有限公司",
+        "黄志强",
+        "13711223344",
+        "广州",
+        "电子元件",
+        budget=300000,
+        purchase_timeframe="本季度",
+    ),
+    _lead(
+        "website",
+        "杭州西子五金制品有限公司",
+        "周敏",
+        "0571-86123456",
+        "杭州市",
+        "紧固件",
+        purchase_timeframe="半年内",
+    ),
+    _lead(
+        "expo",
+        "杭州东方数控机床有限公司",
+        "赵磊",
+        "15868123456",
+        "Hangzhou",
+        "机床",
+        budget=1200000,
+        purchase_timeframe="1个月内",
+    ),
+    _lead(
+        "website",
+        "宁波甬兴标准件有限公司",
+        "孙丽",
+        "13566123456",
+        "宁波",
+        "fasteners",
+        budget=50000,
+    ),
+    _lead(
+        "douyin",
+        "温州瓯江阀门有限公司",
+        "郑海",
+        "13757712345",
+        "温州",
+        "机床",
+        notes="想了解五轴加工中心",
+    ),
     _lead("douyin", "成都蜀航化工有限公司", "杨帆", "13880123456", "成都", "化工原料"),
-    _lead("website", "北京中科精测仪器有限公司", "吴静", "13910123456", "北京", "实验仪器",
-          budget=80000),
+    _lead(
+        "website",
+        "北京中科精测仪器有限公司",
+        "吴静",
+        "13910123456",
+        "北京",
+        "实验仪器",
+        budget=80000,
+    ),
     _lead("referral", "西安秦川包装材料有限公司", "马超", "13991123456", "西安", "包装材料"),
-    _lead("expo", "佛山市南海电子元件厂", "何伟", "13690123456", "佛山", "电子元件",
-          budget=60000),
-    _lead("website", "深圳市华强电子元件有限公司", "林峰", "13530123456", "深圳", "电子元件",
-          budget=500000, purchase_timeframe="1个月内"),
+    _lead("expo", "佛山市南海电子元件厂", "何伟", "13690123456", "佛山", "电子元件", budget=60000),
+    _lead(
+        "website",
+        "深圳市华强电子元件有限公司",
+        "林峰",
+        "13530123456",
+        "深圳",
+        "电子元件",
+        budget=500000,
+        purchase_timeframe="1个月内",
+    ),
     _lead("website", "苏州工业园区精工紧固件有限公司", "钱进", "13962123456", "苏州", "紧固件"),
-    _lead("website", "杭州钱塘紧固件有限公司", "冯涛", "13758123456", "杭州", "紧固件",
-          budget=120000),
+    _lead(
+        "website", "杭州钱塘紧固件有限公司", "冯涛", "13758123456", "杭州", "紧固件", budget=120000
+    ),
     # Duplicates: the same phone as the first lead, under a name variant.
     _lead("douyin", "杭州恒通紧固件股份有限公司", "王建国", "13857112345", "杭州", "紧固件"),
     # The same company as the third lead without city prefix and suffix, another phone.
     _lead("website", "创芯电子科技", "陈晓东", "13824560000", "深圳", "电子元件"),
     # The same phone as the fourth lead.
     _lead("referral", "宏达电子", "刘洋", "13922881234", "东莞", "电子元件"),
-    _lead("expo", "宁波北仑紧固件制造有限公司", "蒋勇", "15906741234", "宁波", "紧固件",
-          budget=90000, purchase_timeframe="2个月内"),
+    _lead(
+        "expo",
+        "宁波北仑紧固件制造有限公司",
+        "蒋勇",
+        "15906741234",
+        "宁波",
+        "紧固件",
+        budget=90000,
+        purchase_timeframe="2个月内",
+    ),
 ]
 
 
@@ -108,8 +229,10 @@ def demo(
 ) -> None:
     """Set up sample teams, reps and rules, post sample leads, show where each one went."""
     if not api_key:
-        _fail("an admin API key is needed: --api-key KEY or SALESRAIL_API_KEY "
-              "(`salesrail up` shows one on first start; `salesrail keys create --role admin`)")
+        _fail(
+            "an admin API key is needed: --api-key KEY or SALESRAIL_API_KEY "
+            "(`salesrail up` shows one on first start; `salesrail keys create --role admin`)"
+        )
     with httpx.Client(base_url=url.rstrip("/"), headers={"X-API-Key": api_key}, timeout=30) as c:
         _check_reachable(c, url)
         _print_setup(_set_up(c))
@@ -122,8 +245,9 @@ def _check_reachable(client: httpx.Client, url: str) -> None:
     try:
         client.get("/healthz")
     except httpx.HTTPError as exc:
-        _fail(f"cannot reach lead-router at {url} ({type(exc).__name__}): "
-              "is `salesrail up` running?")
+        _fail(
+            f"cannot reach lead-router at {url} ({type(exc).__name__}): is `salesrail up` running?"
+        )
 
 
 def _set_up(client: httpx.Client) -> list[tuple[str, str]]:
@@ -161,8 +285,9 @@ def _post_lead(client: httpx.Client, number: int, lead: dict[str, Any]) -> dict[
         _fail(f"the service refused the API key on POST /v1/leads ({response.status_code})")
     answer: dict[str, Any] = {"number": number, "lead": lead}
     if response.status_code in (200, 201):
-        answer.update(result="new" if response.status_code == 201 else "replay",
-                      out=response.json())
+        answer.update(
+            result="new" if response.status_code == 201 else "replay", out=response.json()
+        )
     else:
         answer.update(result="refused", out={"route": _problem_text(response)})
     return answer
@@ -188,8 +313,10 @@ def _print_setup(done: list[tuple[str, str]]) -> None:
         table.add_row(what, answer)
     out.print(table)
     if any(MISSING in answer for _, answer in done):
-        out.print(f"[yellow]Some setup routes are {MISSING}: the leads are posted anyway and "
-                  "take whatever routing it has (or wait in the pool).[/yellow]")
+        out.print(
+            f"[yellow]Some setup routes are {MISSING}: the leads are posted anyway and "
+            "take whatever routing it has (or wait in the pool).[/yellow]"
+        )
 
 
 def _print_leads(answers: list[dict[str, Any]]) -> None:
@@ -202,9 +329,15 @@ def _print_leads(answers: list[dict[str, Any]]) -> None:
         lead, got = a["lead"], a["out"]
         status = got.get("status", "-")
         table.add_row(
-            str(a["number"]), lead["company_name"], lead["city"], lead["category"], a["result"],
-            f"[{colours.get(status, 'red')}]{status}[/]", got.get("owner_id") or "-",
-            got.get("grade") or "-", got.get("route") or "",
+            str(a["number"]),
+            lead["company_name"],
+            lead["city"],
+            lead["category"],
+            a["result"],
+            f"[{colours.get(status, 'red')}]{status}[/]",
+            got.get("owner_id") or "-",
+            got.get("grade") or "-",
+            got.get("route") or "",
         )
     out.print(table)
     counts: dict[str, int] = {}

@@ -50,7 +50,11 @@ def list_keys() -> None:
     table = Table("key id", "role", "rep", "name", "created", "revoked")
     for r in rows:
         table.add_row(
-            r.key_id, r.role.value, r.rep_id or "", r.name or "", r.created_at.isoformat(),
+            r.key_id,
+            r.role.value,
+            r.rep_id or "",
+            r.name or "",
+            r.created_at.isoformat(),
             r.revoked_at.isoformat() if r.revoked_at else "",
         )
     Console().print(table)

@@ -97,8 +97,10 @@ def import_leads(
         _write_report(report, outcomes)
         err.print(f"report written to {report}")
     if fatal is not None:
-        err.print(f"[red]stopped: {fatal}[/red]\nrun the same command again to resume: "
-                  "rows already imported are not imported twice")
+        err.print(
+            f"[red]stopped: {fatal}[/red]\nrun the same command again to resume: "
+            "rows already imported are not imported twice"
+        )
         raise typer.Exit(1)
     if any(o.status == "failed" for o in outcomes):
         err.print("[red]some rows got no answer from the service; run the import again[/red]")
@@ -127,7 +129,10 @@ def _run(
     outcomes: list[RowOutcome] = []
     fatal: list[Fatal] = []
     progress = Progress(
-        TextColumn("[bold]importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        TextColumn("[bold]importing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
         console=err,
     )
     with progress:

@@ -24,8 +24,13 @@ def token(
     claims = {k: v for k, v in {"rep_id": rep, "team_id": team}.items() if v}
     print(
         issue_token(
-            secret=jwt_secret(), subject=subject, role=role, issuer=settings.jwt_issuer,
-            audience=settings.jwt_audience, expires_in_s=int(hours * 3600), now=time.time(),
+            secret=jwt_secret(),
+            subject=subject,
+            role=role,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            expires_in_s=int(hours * 3600),
+            now=time.time(),
             **claims,
         )
     )

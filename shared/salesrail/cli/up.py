@@ -110,7 +110,9 @@ async def _bootstrap_admin_key() -> None:
     )
 
 
-def _print_cluster(supervisor: Supervisor, nats_url: str, ready: dict[str, bool], secs: float) -> None:
+def _print_cluster(
+    supervisor: Supervisor, nats_url: str, ready: dict[str, bool], secs: float
+) -> None:
     table = Table(title=f"Salesrail is up ({secs:.1f}s)")
     table.add_column("service")
     table.add_column("ready")
@@ -119,8 +121,10 @@ def _print_cluster(supervisor: Supervisor, nats_url: str, ready: dict[str, bool]
     for child in supervisor.children:
         ok = ready[child.spec.name]
         table.add_row(
-            child.spec.name, "[green]yes[/green]" if ok else "[red]no[/red]",
-            child.url, f"{child.url}/docs",
+            child.spec.name,
+            "[green]yes[/green]" if ok else "[red]no[/red]",
+            child.url,
+            f"{child.url}/docs",
         )
     table.add_row("nats", "[green]yes[/green]", nats_url, "")
     console.print(table)
@@ -158,7 +162,9 @@ def status() -> None:
             except httpx.HTTPError as exc:
                 ok, text = False, f"unreachable ({type(exc).__name__})"
             all_ready &= ok
-            table.add_row(name, f"[green]{text}[/green]" if ok else f"[red]{text}[/red]", info["url"])
+            table.add_row(
+                name, f"[green]{text}[/green]" if ok else f"[red]{text}[/red]", info["url"]
+            )
     kind = "embedded" if state.get("nats_embedded") else "external"
     table.add_row("nats", kind, state["nats_url"])
     console.print(table)

@@ -18,9 +18,7 @@ PLUMBING_VERSIONS = Path(str(files("salesrail") / "migrations" / "versions"))
 _MIGRATION_LOCK_ID = 7_316_551
 
 
-def alembic_config(
-    version_locations: Sequence[Path], metadata: Sequence[MetaData] = ()
-) -> Config:
+def alembic_config(version_locations: Sequence[Path], metadata: Sequence[MetaData] = ()) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(files("salesrail") / "migrations"))
     cfg.set_main_option("version_locations", " ".join(str(p) for p in version_locations))

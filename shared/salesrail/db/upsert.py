@@ -25,6 +25,8 @@ async def insert_ignore(
     target = getattr(table, "__table__", table)
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(target).values(**values).on_conflict_do_nothing(index_elements=list(conflict))
+    statement = (
+        insert(target).values(**values).on_conflict_do_nothing(index_elements=list(conflict))
+    )
     result = await session.execute(statement)
     return bool(result.rowcount)

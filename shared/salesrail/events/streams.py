@@ -31,14 +31,23 @@ LEAD_STREAM = StreamSpec(
 ACTIVITY_STREAM = StreamSpec("SALESRAIL_ACTIVITY", "activity", "Visits, calls, quotes, contracts")
 COLLAB_STREAM = StreamSpec("SALESRAIL_COLLAB", "collab", "Collaboration ticket lifecycle")
 SLA_STREAM = StreamSpec("SALESRAIL_SLA", "sla", "SLA warnings, alerts and retractions")
-NOTIFY_STREAM = StreamSpec("SALESRAIL_NOTIFY", "notify", "Messages for people through their channels")
+NOTIFY_STREAM = StreamSpec(
+    "SALESRAIL_NOTIFY", "notify", "Messages for people through their channels"
+)
 DLQ_STREAM = StreamSpec(
-    "SALESRAIL_DLQ", "dlq", "Messages a consumer could not process, with the reason",
+    "SALESRAIL_DLQ",
+    "dlq",
+    "Messages a consumer could not process, with the reason",
     max_age_days=90,
 )
 
 STREAMS: tuple[StreamSpec, ...] = (
-    LEAD_STREAM, ACTIVITY_STREAM, COLLAB_STREAM, SLA_STREAM, NOTIFY_STREAM, DLQ_STREAM
+    LEAD_STREAM,
+    ACTIVITY_STREAM,
+    COLLAB_STREAM,
+    SLA_STREAM,
+    NOTIFY_STREAM,
+    DLQ_STREAM,
 )
 
 DEAD_LETTER_PREFIX = f"{SUBJECT_PREFIX}dlq."
@@ -51,7 +60,9 @@ def stream_for_subject(subject: str) -> StreamSpec:
     raise LookupError(f"no stream holds subject {subject!r}")
 
 
-def stream_config(spec: StreamSpec, *, duplicate_window_s: float, replicas: int = 1) -> StreamConfig:
+def stream_config(
+    spec: StreamSpec, *, duplicate_window_s: float, replicas: int = 1
+) -> StreamConfig:
     return StreamConfig(
         name=spec.name,
         description=spec.description,

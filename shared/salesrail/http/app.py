@@ -11,13 +11,13 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from salesrail.asyncapi import asyncapi_document
-from salesrail.clock import Clock, system_clock
-from salesrail.settings import ServiceSettings
 from salesrail.auth.dependency import authenticate
+from salesrail.clock import Clock, system_clock
 from salesrail.events.catalog import EventData
 from salesrail.http.middleware import RequestContextMiddleware
 from salesrail.http.problems import install_problem_handlers
 from salesrail.runtime import Consumers, ServiceLifespan, ServiceRuntime
+from salesrail.settings import ServiceSettings
 
 
 def create_service_app(
@@ -36,7 +36,10 @@ def create_service_app(
     """A service's app: its runtime in the lifespan, `/v1/` routes that all require
     authentication, health, readiness, metrics and its AsyncAPI document."""
     runtime = ServiceRuntime(
-        settings=settings, migrations=migrations, consumers=consumers, clock=clock,
+        settings=settings,
+        migrations=migrations,
+        consumers=consumers,
+        clock=clock,
         lifespan=lifespan,
     )
 
@@ -95,8 +98,11 @@ def _asyncapi_router(
     @router.get("/asyncapi.json", summary="AsyncAPI 3.0: the subjects consumed and published")
     async def asyncapi() -> JSONResponse:
         document = asyncapi_document(
-            title=title, version=version, description=description,
-            consumers=runtime.consumers, publishes=publishes,
+            title=title,
+            version=version,
+            description=description,
+            consumers=runtime.consumers,
+            publishes=publishes,
         )
         return JSONResponse(document)
 

@@ -18,7 +18,9 @@ HTTP_REQUESTS = Counter(
     "salesrail_http_requests_total", "HTTP requests", ["method", "route", "status"]
 )
 HTTP_LATENCY = Histogram(
-    "salesrail_http_request_duration_seconds", "HTTP request latency", ["method", "route"],
+    "salesrail_http_request_duration_seconds",
+    "HTTP request latency",
+    ["method", "route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 _QUIET_PATHS = {"/healthz", "/readyz", "/metrics"}
@@ -46,7 +48,8 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message["headers"] = [
-                    *message.get("headers", []), (REQUEST_ID_HEADER, request_id.encode())
+                    *message.get("headers", []),
+                    (REQUEST_ID_HEADER, request_id.encode()),
                 ]
             await send(message)
 
@@ -60,7 +63,10 @@ class RequestContextMiddleware:
             HTTP_LATENCY.labels(method, route).observe(elapsed)
             if scope["path"] not in _QUIET_PATHS:
                 log.info(
-                    "http.request", method=method, path=scope["path"], status=status,
+                    "http.request",
+                    method=method,
+                    path=scope["path"],
+                    status=status,
                     duration_ms=round(elapsed * 1000, 2),
                 )
 

@@ -37,6 +37,22 @@ class ProblemError(Exception):
         self.extra = extra
 
 
+VALIDATION = "urn:salesrail:problem:validation"
+
+
+def invalid_field(
+    field: str, message: str, *, location: str = "body", code: str = "invalid"
+) -> ProblemError:
+    """A 422 naming one bad field, shaped like the framework's own validation errors."""
+    return ProblemError(
+        422,
+        f"the request is not valid: {field}: {message}",
+        type=VALIDATION,
+        title="Invalid request",
+        errors=[{"field": field, "in": location, "message": message, "code": code}],
+    )
+
+
 def problem_response(
     status: int,
     detail: str | None = None,
@@ -97,7 +113,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem_response(
             422,
             f"the request is not valid: {fields}",
-            type="urn:salesrail:problem:validation",
+            type=VALIDATION,
             title="Invalid request",
             errors=errors,
         )
@@ -118,5 +134,6 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem_response(
             500,
             "an unexpected error occurred; quote the request id when reporting it",
-            request_id=request.headers.get("x-request-id") or getattr(request.state, "request_id", None),
+            request_id=request.headers.get("x-request-id")
+            or getattr(request.state, "request_id", None),
         )

@@ -111,8 +111,11 @@ class ChannelConfig(BaseModel):
         """For API answers: the endpoint's host only, and whether a secret is set."""
         url = httpx.URL(self.url)
         return {
-            "id": self.id, "type": self.type, "url": f"{url.scheme}://{url.netloc.decode()}/…",
-            "secret": "set" if self.secret else None, "enabled": self.enabled,
+            "id": self.id,
+            "type": self.type,
+            "url": f"{url.scheme}://{url.netloc.decode()}/…",
+            "secret": "set" if self.secret else None,
+            "enabled": self.enabled,
         }
 
     def describe(self) -> str:

@@ -55,13 +55,47 @@ BLOCK_LENGTH = 2
 REGION_CONFLICT_CAP = 50.0
 _MIN_LENGTH = 2  # a registered trade name has at least two characters
 
-_LEGAL_ZH = tuple(sorted((
-    "集团股份有限公司", "集团有限责任公司", "集团有限公司", "股份有限公司", "有限责任公司",
-    "有限公司", "集团公司", "股份公司", "总公司", "分公司", "公司", "集团",
-), key=len, reverse=True))
+_LEGAL_ZH = tuple(
+    sorted(
+        (
+            "集团股份有限公司",
+            "集团有限责任公司",
+            "集团有限公司",
+            "股份有限公司",
+            "有限责任公司",
+            "有限公司",
+            "集团公司",
+            "股份公司",
+            "总公司",
+            "分公司",
+            "公司",
+            "集团",
+        ),
+        key=len,
+        reverse=True,
+    )
+)
 _LEGAL_LATIN = (
-    "co", "company", "corp", "corporation", "inc", "incorporated", "ltd", "limited", "llc",
-    "plc", "llp", "lp", "gmbh", "ag", "sa", "pte", "pty", "group", "holding", "holdings",
+    "co",
+    "company",
+    "corp",
+    "corporation",
+    "inc",
+    "incorporated",
+    "ltd",
+    "limited",
+    "llc",
+    "plc",
+    "llp",
+    "lp",
+    "gmbh",
+    "ag",
+    "sa",
+    "pte",
+    "pty",
+    "group",
+    "holding",
+    "holdings",
 )
 # A whole word at the end, followed by punctuation only: "acme co, ltd" -> "acme".
 _LEGAL_LATIN_RE = re.compile(
@@ -71,8 +105,9 @@ _BRANCH_ZH = ("分公司", "分厂", "办事处", "营业部", "分店")
 _BRANCH_WORDS = (*_BRANCH_ZH, "branchoffice", "branch")
 # A branch after the company: 某某有限公司杭州分公司 (group 1 is where the branch is).
 _BRANCH_RE = re.compile(r"(?<=公司|集团)([^()]{0,20}?)(?:%s)$" % "|".join(_BRANCH_ZH))
-_MARKERS = frozenset({"中国", "china", "集团", "group", "总部", "总公司", "有限合伙", "普通合伙",
-                      "特殊普通合伙"})
+_MARKERS = frozenset(
+    {"中国", "china", "集团", "group", "总部", "总公司", "有限合伙", "普通合伙", "特殊普通合伙"}
+)
 _BRACKETS_RE = re.compile(r"[(\[【〔]([^()\[\]【】〔〕]*)[)\]】〕]")
 _LATIN_WORD_RE = re.compile(r"([a-z]+)[^a-z0-9\u3400-\u9fff]+")
 
@@ -143,16 +178,22 @@ def _strip_places(text: str) -> tuple[str, str | None]:
     while True:
         text = text.lstrip(" ,;:-_/&")
         # 市 then 场 is 市场 (market), not the end of a city: 义乌市场发展 keeps its 义乌.
-        head = next((text[:n] for n in range(min(longest, len(text)), 1, -1)
-                     if text[:n] in forms and text[n - 1: n + 1] != "市场"), None)
+        head = next(
+            (
+                text[:n]
+                for n in range(min(longest, len(text)), 1, -1)
+                if text[:n] in forms and text[n - 1 : n + 1] != "市场"
+            ),
+            None,
+        )
         if head is None and (word := _LATIN_WORD_RE.match(text)):
             head = word.group(0) if word.group(1) in latin_forms else None
-        if head is None or not _enough(text[len(head):]):
+        if head is None or not _enough(text[len(head) :]):
             return text, found
         place = _place(head)
         if found is None or resolve_city(found) is None:  # a city refines a province
             found = place or found
-        text = text[len(head):]
+        text = text[len(head) :]
 
 
 @lru_cache(maxsize=8192)

@@ -87,8 +87,14 @@ _EXONYMS = {
 }
 # Trailing English words dropped when a Latin form does not resolve as is ("Hangzhou City").
 _EN_SUFFIXES = (
-    "specialadministrativeregion", "autonomousregion", "municipality", "prefecture",
-    "province", "region", "city", "sar",
+    "specialadministrativeregion",
+    "autonomousregion",
+    "municipality",
+    "prefecture",
+    "province",
+    "region",
+    "city",
+    "sar",
 )
 _MAX_READINGS = 16  # alternative readings kept per name: polyphonic names multiply fast
 
@@ -204,8 +210,11 @@ def _build() -> _Index:
     ethnic = _ethnic_suffixes(data_dir)
     index = _Index()
 
-    provinces = {code[:2]: Province(name, code, _short_name(name, ethnic))
-                 for code, name in rows if code[2:] == "0000"}
+    provinces = {
+        code[:2]: Province(name, code, _short_name(name, ethnic))
+        for code, name in rows
+        if code[2:] == "0000"
+    }
     prefectures = [(code, name) for code, name in rows if code[4:] == "00" and code[2:] != "0000"]
     counties = [(code, name) for code, name in rows if code[4:] != "00"]
 
@@ -237,8 +246,9 @@ def _build() -> _Index:
         city_of_prefix[code[:4]] = city
         _index_city(index, city)
 
-    direct_prefixes = {code[:4] for code, name in prefectures
-                       if name.endswith(_DIRECT_CONTAINER_SUFFIX)}
+    direct_prefixes = {
+        code[:4] for code, name in prefectures if name.endswith(_DIRECT_CONTAINER_SUFFIX)
+    }
     for code, name in counties:
         if code[:4] in direct_prefixes:  # 仙桃市: a city of its own, but not a prefix to strip
             index.county_forms.add(name)

@@ -36,16 +36,22 @@ def nats_url(fresh_nats_url: str) -> str:
 def app(database_url: str, auth_database_url: str, nats_url: str, tmp_path: Path) -> FastAPI:
     return create_app(
         Settings(
-            database_url=database_url, auth_database_url=auth_database_url,
-            nats_url=nats_url, data_dir=tmp_path,
+            database_url=database_url,
+            auth_database_url=auth_database_url,
+            nats_url=nats_url,
+            data_dir=tmp_path,
         )
     )
 
 
 def received(lead_id: str, company_name: str = "杭州某某紧固件有限公司") -> LeadReceived:
     return LeadReceived(
-        lead_id=lead_id, source="website", company_name=company_name, city="杭州",
-        category="紧固件", received_at=datetime.now(UTC),
+        lead_id=lead_id,
+        source="website",
+        company_name=company_name,
+        city="杭州",
+        category="紧固件",
+        received_at=datetime.now(UTC),
     )
 
 
@@ -76,7 +82,9 @@ async def test_a_received_then_routed_lead_shows_its_owner_at_the_first_stage(
 
     assert answer.status_code == 200, answer.text
     assert answer.json() == {
-        "lead_id": lead_id, "stage": "contact", "owner_id": "rep-zhang",
+        "lead_id": lead_id,
+        "stage": "contact",
+        "owner_id": "rep-zhang",
         "company_name": "杭州某某紧固件有限公司",
     }
 
@@ -120,8 +128,11 @@ async def test_owner_changes_follow_the_lead_through_reassignment_pool_and_claim
             nats_url,
             envelope_for(
                 LeadReassigned(
-                    lead_id=lead_id, owner_id="rep-li", previous_owner_id="rep-zhang",
-                    reason="rep-zhang left", by="supervisor-wang",
+                    lead_id=lead_id,
+                    owner_id="rep-li",
+                    previous_owner_id="rep-zhang",
+                    reason="rep-zhang left",
+                    by="supervisor-wang",
                 )
             ),
         )
@@ -198,6 +209,9 @@ async def test_the_asyncapi_document_lists_the_lead_events_activity_follows(app:
         document = (await client.get("/asyncapi.json")).json()
     addresses = {channel["address"] for channel in document["channels"].values()}
     assert {
-        "salesrail.lead.received", "salesrail.lead.routed", "salesrail.lead.claimed",
-        "salesrail.lead.reassigned", "salesrail.lead.pooled",
+        "salesrail.lead.received",
+        "salesrail.lead.routed",
+        "salesrail.lead.claimed",
+        "salesrail.lead.reassigned",
+        "salesrail.lead.pooled",
     } <= addresses

@@ -19,8 +19,10 @@ from tests.support.bus import envelope_of, wait_for_messages
 def app(database_url: str, auth_database_url: str, nats_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
     return create_app(
         Settings(
-            database_url=database_url, auth_database_url=auth_database_url,
-            nats_url=nats_url, data_dir=tmp_path,
+            database_url=database_url,
+            auth_database_url=auth_database_url,
+            nats_url=nats_url,
+            data_dir=tmp_path,
         )
     )
 
@@ -51,8 +53,10 @@ async def test_an_opened_ticket_is_stored_and_announced_once_on_the_bus(app, nat
         ticket = opened.json()
         read = await client.get(f"/v1/tickets/{ticket['id']}", headers=rep)
         messages = await wait_for_messages(
-            nats_url, "salesrail.collab.ticket.opened",
-            where=lambda e: e.get("data", {}).get("ticket_id") == ticket["id"], settle_s=1.0,
+            nats_url,
+            "salesrail.collab.ticket.opened",
+            where=lambda e: e.get("data", {}).get("ticket_id") == ticket["id"],
+            settle_s=1.0,
         )
     assert ticket == {
         "id": ticket["id"],
@@ -90,11 +94,13 @@ async def test_each_kind_of_ticket_lands_with_its_own_role(app):  # type: ignore
     async with running(app) as client:
         supervisor = await key(app, Role.SUPERVISOR, "supervisor-li")
         finance = await client.post(
-            "/v1/tickets", json={"kind": "finance_review", "title": "审核付款条件"},
+            "/v1/tickets",
+            json={"kind": "finance_review", "title": "审核付款条件"},
             headers=supervisor,
         )
         after_sales = await client.post(
-            "/v1/tickets", json={"kind": "after_sales", "title": "客户投诉交货延迟"},
+            "/v1/tickets",
+            json={"kind": "after_sales", "title": "客户投诉交货延迟"},
             headers=supervisor,
         )
     assert finance.status_code == 201, finance.text

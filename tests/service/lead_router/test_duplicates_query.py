@@ -34,18 +34,42 @@ async def db(database_url: str) -> AsyncIterator[Database]:
 
 
 def lead(
-    company_name: str, *, phone: str = "+8613900000000", age: timedelta = timedelta(hours=1),
-    status: str = "assigned", owner_id: str | None = "rep-zhang", duplicate_of: str | None = None,
+    company_name: str,
+    *,
+    phone: str = "+8613900000000",
+    age: timedelta = timedelta(hours=1),
+    status: str = "assigned",
+    owner_id: str | None = "rep-zhang",
+    duplicate_of: str | None = None,
 ) -> Lead:
     key = normalize_company_name(company_name)
     received_at = NOW - age
     return Lead(
-        id=str(uuid.uuid4()), source="website", external_id=None, idempotency_key=None,
-        company_name=company_name, company_key=key, company_block=company_block(key),
-        contact_name="王建国", phone=phone, email=None, city="杭州", city_name="杭州市",
-        province="浙江省", category="紧固件", tags=[], status=status, owner_id=owner_id,
-        duplicate_of=duplicate_of, score_reasons=[], enrichment={}, enrichment_status="done",
-        route="test", received_at=received_at, created_at=received_at, created_by="test",
+        id=str(uuid.uuid4()),
+        source="website",
+        external_id=None,
+        idempotency_key=None,
+        company_name=company_name,
+        company_key=key,
+        company_block=company_block(key),
+        contact_name="王建国",
+        phone=phone,
+        email=None,
+        city="杭州",
+        city_name="杭州市",
+        province="浙江省",
+        category="紧固件",
+        tags=[],
+        status=status,
+        owner_id=owner_id,
+        duplicate_of=duplicate_of,
+        score_reasons=[],
+        enrichment={},
+        enrichment_status="done",
+        route="test",
+        received_at=received_at,
+        created_at=received_at,
+        created_by="test",
     )
 
 
@@ -55,14 +79,23 @@ async def insert(db: Database, *leads: Lead) -> None:
 
 
 async def find(
-    db: Database, company_name: str, *, phone: str | None = None, exclude_id: str | None = None,
+    db: Database,
+    company_name: str,
+    *,
+    phone: str | None = None,
+    exclude_id: str | None = None,
     threshold: float = 90.0,
 ) -> DuplicateMatch | None:
     key = normalize_company_name(company_name)
     async with db.transaction() as session:
         return await find_duplicate(
-            session, phone=phone, company_key=key, company_block=company_block(key),
-            since=NOW - WINDOW, threshold=threshold, exclude_id=exclude_id,
+            session,
+            phone=phone,
+            company_key=key,
+            company_block=company_block(key),
+            since=NOW - WINDOW,
+            threshold=threshold,
+            exclude_id=exclude_id,
             company_region=company_region(company_name),
         )
 
@@ -89,8 +122,14 @@ async def test_a_similar_company_name_in_the_same_block_matches(db: Database) ->
 
 async def test_a_duplicate_is_never_returned_only_its_original(db: Database) -> None:
     original = lead("杭州恒通紧固件有限公司", phone=PHONE, age=timedelta(days=2), owner_id="rep-li")
-    copy = lead("杭州恒通紧固件有限公司", phone=PHONE, age=timedelta(days=3), status="duplicate",
-                owner_id=None, duplicate_of=original.id)  # older, but a copy
+    copy = lead(
+        "杭州恒通紧固件有限公司",
+        phone=PHONE,
+        age=timedelta(days=3),
+        status="duplicate",
+        owner_id=None,
+        duplicate_of=original.id,
+    )  # older, but a copy
     await insert(db, original, copy)
     assert (await find(db, "杭州恒通紧固件有限公司", phone=PHONE)) == DuplicateMatch(
         original.id, "rep-li", "phone", None

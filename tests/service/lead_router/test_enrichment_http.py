@@ -322,7 +322,7 @@ async def test_4xx_is_not_retried(
 
 
 async def test_an_unreachable_registry_fails_quickly_without_raising(
-    make_enricher: MakeEnricher
+    make_enricher: MakeEnricher,
 ) -> None:
     enricher = make_enricher(f"http://127.0.0.1:{free_port()}/api/v1")
     started = time.monotonic()
@@ -449,8 +449,12 @@ async def test_close_cancels_a_lookup_still_waiting_for_the_registry(
 
 
 async def test_a_slow_registry_never_slows_intake_and_late_facts_rescore_the_lead(
-    registry: FakeRegistry, registry_url: str, database_url: str, auth_database_url: str,
-    fresh_nats_url: str, tmp_path: Any,
+    registry: FakeRegistry,
+    registry_url: str,
+    database_url: str,
+    auth_database_url: str,
+    fresh_nats_url: str,
+    tmp_path: Any,
 ) -> None:
     from lead_router.config import Settings
     from lead_router.main import create_app
@@ -458,19 +462,31 @@ async def test_a_slow_registry_never_slows_intake_and_late_facts_rescore_the_lea
     from tests.support.apps import api_key, running
     from tests.support.bus import envelope_of, wait_for_messages
 
-    app = create_app(Settings(
-        database_url=database_url, auth_database_url=auth_database_url, nats_url=fresh_nats_url,
-        data_dir=tmp_path,
-        **settings(registry_url, registry_timeout_s=3.0, enrichment_budget_s=0.3).model_dump(),
-    ))
+    app = create_app(
+        Settings(
+            database_url=database_url,
+            auth_database_url=auth_database_url,
+            nats_url=fresh_nats_url,
+            data_dir=tmp_path,
+            **settings(registry_url, registry_timeout_s=3.0, enrichment_budget_s=0.3).model_dump(),
+        )
+    )
     registry.then(Step(delay_s=1.0))
     async with running(app) as client:
         ops = await api_key(app, Role.OPS)
         started = time.monotonic()
-        answer = await client.post("/v1/leads", headers=ops, json={
-            "source": "expo", "company_name": HENGGU["name"], "contact_name": "周经理",
-            "phone": "13566667777", "city": "杭州", "category": "紧固件",
-        })
+        answer = await client.post(
+            "/v1/leads",
+            headers=ops,
+            json={
+                "source": "expo",
+                "company_name": HENGGU["name"],
+                "contact_name": "周经理",
+                "phone": "13566667777",
+                "city": "杭州",
+                "category": "紧固件",
+            },
+        )
         took = time.monotonic() - started
         rescored = await wait_for_messages(fresh_nats_url, "salesrail.lead.rescored", timeout_s=10)
         later = (await client.get(f"/v1/leads/{answer.json()['id']}", headers=ops)).json()

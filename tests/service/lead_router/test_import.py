@@ -38,19 +38,26 @@ FILE = (
 def app(database_url: str, auth_database_url: str, nats_url: str, tmp_path: Path) -> FastAPI:
     return create_app(
         Settings(
-            database_url=database_url, auth_database_url=auth_database_url,
-            nats_url=nats_url, data_dir=tmp_path,
+            database_url=database_url,
+            auth_database_url=auth_database_url,
+            nats_url=nats_url,
+            data_dir=tmp_path,
         )
     )
 
 
 async def upload(
-    client: httpx.AsyncClient, headers: dict[str, str], data: bytes, name: str = "leads.csv",
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    data: bytes,
+    name: str = "leads.csv",
     **form: str,
 ) -> httpx.Response:
     return await client.post(
-        "/v1/leads/import", files={"file": (name, data, "application/octet-stream")},
-        data=form, headers=headers,
+        "/v1/leads/import",
+        files={"file": (name, data, "application/octet-stream")},
+        data=form,
+        headers=headers,
     )
 
 
@@ -77,10 +84,19 @@ async def test_every_row_is_reported_and_bad_rows_do_not_stop_the_file(app: Fast
     assert report["file"]["encoding"] == "gb18030"
     assert report["file"]["ignored_columns"] == ["微信"]
     assert report["totals"] == {
-        "rows": 6, "created": 3, "duplicate": 0, "replayed": 1, "refused": 2,
+        "rows": 6,
+        "created": 3,
+        "duplicate": 0,
+        "replayed": 1,
+        "refused": 2,
     }
     assert [rows[n]["status"] for n in range(2, 8)] == [
-        "created", "created", "refused", "replayed", "created", "refused",
+        "created",
+        "created",
+        "refused",
+        "replayed",
+        "created",
+        "refused",
     ]
     assert {e["field"] for e in rows[4]["errors"]} == {"city", "phone"}
     assert rows[4]["lead_id"] is None

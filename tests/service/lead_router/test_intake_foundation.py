@@ -32,8 +32,10 @@ def lead_body(**overrides: object) -> dict[str, object]:
 def app(database_url: str, auth_database_url: str, nats_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
     return create_app(
         Settings(
-            database_url=database_url, auth_database_url=auth_database_url,
-            nats_url=nats_url, data_dir=tmp_path,
+            database_url=database_url,
+            auth_database_url=auth_database_url,
+            nats_url=nats_url,
+            data_dir=tmp_path,
         )
     )
 
@@ -50,8 +52,10 @@ async def test_a_submitted_lead_is_stored_and_announced_once_on_the_bus(app, nat
         assert again.json()["id"] == first.json()["id"]
         lead_id = first.json()["id"]
         messages = await wait_for_messages(
-            nats_url, "salesrail.lead.received",
-            where=lambda e: e.get("data", {}).get("lead_id") == lead_id, settle_s=1.0,
+            nats_url,
+            "salesrail.lead.received",
+            where=lambda e: e.get("data", {}).get("lead_id") == lead_id,
+            settle_s=1.0,
         )
     assert len(messages) == 1
     envelope = envelope_of(messages[0])
@@ -73,8 +77,10 @@ async def test_concurrent_retries_of_one_lead_make_one_lead(app, nats_url):  # t
         assert [a.status_code for a in answers].count(201) == 1
         assert len(ids) == 1
         messages = await wait_for_messages(
-            nats_url, "salesrail.lead.received",
-            where=lambda e: e.get("data", {}).get("lead_id") in ids, settle_s=1.0,
+            nats_url,
+            "salesrail.lead.received",
+            where=lambda e: e.get("data", {}).get("lead_id") in ids,
+            settle_s=1.0,
         )
     assert len(messages) == 1
 
@@ -89,7 +95,9 @@ async def test_bad_input_is_a_problem_naming_each_field_and_stores_nothing(app):
             "/v1/leads", json=lead_body(received_at="2099-01-01T00:00:00+08:00"), headers=headers
         )
         malformed = await client.post(
-            "/v1/leads", content=b"{not json", headers={**headers, "content-type": "application/json"}
+            "/v1/leads",
+            content=b"{not json",
+            headers={**headers, "content-type": "application/json"},
         )
     assert bad.status_code == 422
     assert bad.headers["content-type"] == "application/problem+json"
@@ -112,7 +120,10 @@ async def test_v1_routes_need_a_key_or_a_token(app):  # type: ignore[no-untyped-
     assert health.status_code == 200
     assert ready.status_code == 200
     assert ready.json()["checks"] == {
-        "database": "ok", "auth_database": "ok", "nats": "ok", "consumers": "ok"
+        "database": "ok",
+        "auth_database": "ok",
+        "nats": "ok",
+        "consumers": "ok",
     }
 
 

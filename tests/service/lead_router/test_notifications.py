@@ -25,10 +25,9 @@ import lead_router
 from lead_router.config import Settings
 from lead_router.models import Rep, Team
 from lead_router.notifications import DELIVER_CONSUMER, notification_consumers
-from salesrail.events.catalog import NotifyDelivery
 from salesrail.bus.consumer import REASON_HEADER
 from salesrail.embedded_nats import free_port
-from salesrail.events.catalog import NotifyRequested, Recipient
+from salesrail.events.catalog import NotifyDelivery, NotifyRequested, Recipient
 from salesrail.events.streams import NOTIFY_STREAM
 from salesrail.notify.channels import dingtalk_sign
 from salesrail.runtime import ServiceRuntime
@@ -161,9 +160,13 @@ async def service(
     database_url: str, auth_database_url: str, fresh_nats_url: str, tmp_path: Path
 ) -> AsyncIterator[ServiceRuntime]:
     settings = NotifyTestSettings(
-        database_url=database_url, auth_database_url=auth_database_url,
-        nats_url=fresh_nats_url, data_dir=tmp_path, consumer_max_deliver=MAX_DELIVER,
-        consumer_backoff_s=[0.2, 0.5, 1.0], consumer_batch_size=20,
+        database_url=database_url,
+        auth_database_url=auth_database_url,
+        nats_url=fresh_nats_url,
+        data_dir=tmp_path,
+        consumer_max_deliver=MAX_DELIVER,
+        consumer_backoff_s=[0.2, 0.5, 1.0],
+        consumer_batch_size=20,
     )
     runtime = ServiceRuntime(
         settings=settings,
@@ -182,14 +185,22 @@ def webhook(channel_id: str, url: str, *, enabled: bool = True) -> dict[str, Any
 
 
 async def add_team(
-    runtime: ServiceRuntime, team_id: str, channels: list[dict[str, Any]],
+    runtime: ServiceRuntime,
+    team_id: str,
+    channels: list[dict[str, Any]],
     supervisor_id: str | None = None,
 ) -> None:
     now = datetime.now(UTC)
     async with runtime.unit_of_work() as uow:
         uow.session.add(
-            Team(id=team_id, name=team_id, supervisor_id=supervisor_id, channels=channels,
-                 created_at=now, updated_at=now)
+            Team(
+                id=team_id,
+                name=team_id,
+                supervisor_id=supervisor_id,
+                channels=channels,
+                created_at=now,
+                updated_at=now,
+            )
         )
 
 
@@ -199,8 +210,19 @@ async def add_rep(
     now = datetime.now(UTC)
     async with runtime.unit_of_work() as uow:
         uow.session.add(
-            Rep(id=rep_id, name=rep_id, team_id=team_id, cities=[], categories=[], cap=None,
-                status="active", open_leads=0, channels=channels, created_at=now, updated_at=now)
+            Rep(
+                id=rep_id,
+                name=rep_id,
+                team_id=team_id,
+                cities=[],
+                categories=[],
+                cap=None,
+                status="active",
+                open_leads=0,
+                channels=channels,
+                created_at=now,
+                updated_at=now,
+            )
         )
 
 
@@ -212,8 +234,11 @@ async def request(
         envelope = await uow.publish(
             NotifyRequested(
                 recipients=[Recipient(kind=kind, id=rid) for kind, rid in recipients],
-                title=title, text="杭州某某紧固件有限公司 已分配给你", severity="info",
-                lead_id="lead-1", link="https://salesrail.example/leads/lead-1",
+                title=title,
+                text="杭州某某紧固件有限公司 已分配给你",
+                severity="info",
+                lead_id="lead-1",
+                link="https://salesrail.example/leads/lead-1",
             )
         )
     return envelope.id
@@ -221,7 +246,9 @@ async def request(
 
 async def dead_letters(nats_url: str, channel_id: str, timeout_s: float = 15.0) -> list[Any]:
     return await wait_for_messages(
-        nats_url, DLQ, where=lambda e: e.get("data", {}).get("channel_id") == channel_id,
+        nats_url,
+        DLQ,
+        where=lambda e: e.get("data", {}).get("channel_id") == channel_id,
         timeout_s=timeout_s,
     )
 
@@ -232,23 +259,37 @@ async def dead_letters(nats_url: str, channel_id: str, timeout_s: float = 15.0) 
 async def test_each_channel_gets_exactly_one_signed_delivery_and_disabled_ones_none(
     service: ServiceRuntime, receiver: Receiver, fresh_nats_url: str
 ) -> None:
-    await add_team(service, "east", [webhook("robot", receiver.url("/ok/team-east"))],
-                   supervisor_id="rep-boss")
+    await add_team(
+        service, "east", [webhook("robot", receiver.url("/ok/team-east"))], supervisor_id="rep-boss"
+    )
     await add_rep(service, "rep-boss", [webhook("boss", receiver.url("/ok/boss"))], "east")
-    await add_rep(service, "rep-a", [
-        webhook("main", receiver.url("/ok/rep-a")),
-        webhook("old", receiver.url("/ok/rep-a-old"), enabled=False),
-    ], "east")
+    await add_rep(
+        service,
+        "rep-a",
+        [
+            webhook("main", receiver.url("/ok/rep-a")),
+            webhook("old", receiver.url("/ok/rep-a-old"), enabled=False),
+        ],
+        "east",
+    )
     await add_rep(service, "rep-b", [], "east")
 
     request_id = await request(
-        service, ("rep", "rep-a"), ("team", "east"), ("supervisor_of", "rep-b"),
-        ("rep", "rep-a"), ("role", "trainer"), ("rep", "no-such-rep"),
+        service,
+        ("rep", "rep-a"),
+        ("team", "east"),
+        ("supervisor_of", "rep-b"),
+        ("rep", "rep-a"),
+        ("role", "trainer"),
+        ("rep", "no-such-rep"),
     )
 
     deliveries = await wait_for_messages(
-        fresh_nats_url, "salesrail.notify.delivery", count=3,
-        where=lambda e: e["data"]["request_id"] == request_id, settle_s=1.0,
+        fresh_nats_url,
+        "salesrail.notify.delivery",
+        count=3,
+        where=lambda e: e["data"]["request_id"] == request_id,
+        settle_s=1.0,
     )
     for path in ("/ok/rep-a", "/ok/team-east", "/ok/boss"):
         await receiver.wait_for(path)
@@ -257,7 +298,9 @@ async def test_each_channel_gets_exactly_one_signed_delivery_and_disabled_ones_n
     assert len(deliveries) == 3
     data = [envelope_of(m)["data"] for m in deliveries]
     assert sorted((d["owner_kind"], d["owner_id"], d["channel_id"]) for d in data) == [
-        ("rep", "rep-a", "main"), ("rep", "rep-boss", "boss"), ("team", "east", "robot"),
+        ("rep", "rep-a", "main"),
+        ("rep", "rep-boss", "boss"),
+        ("team", "east", "robot"),
     ]
     assert all("url" not in d and "secret" not in d for d in data)  # no secrets on the bus
     hits = receiver.hits
@@ -333,8 +376,12 @@ async def test_a_channel_that_no_longer_exists_is_parked_at_once(
     async with service.unit_of_work() as uow:
         await uow.publish(
             NotifyDelivery(
-                request_id="r-1", owner_kind="rep", owner_id="rep-g", channel_id="gone",
-                title="t", text="x",
+                request_id="r-1",
+                owner_kind="rep",
+                owner_id="rep-g",
+                channel_id="gone",
+                title="t",
+                text="x",
             )
         )
 
@@ -347,11 +394,19 @@ async def test_a_channel_that_no_longer_exists_is_parked_at_once(
 async def test_robot_platforms_dingtalk_signing_and_an_error_code_in_a_200_answer(
     service: ServiceRuntime, receiver: Receiver, fresh_nats_url: str
 ) -> None:
-    await add_team(service, "north", [
-        {"id": "ding", "type": "dingtalk", "secret": DINGTALK_SECRET,
-         "url": receiver.url("/dingtalk?access_token=t0k3n")},
-        {"id": "wx", "type": "wecom", "url": receiver.url("/wecom-refuses?key=k3y")},
-    ])
+    await add_team(
+        service,
+        "north",
+        [
+            {
+                "id": "ding",
+                "type": "dingtalk",
+                "secret": DINGTALK_SECRET,
+                "url": receiver.url("/dingtalk?access_token=t0k3n"),
+            },
+            {"id": "wx", "type": "wecom", "url": receiver.url("/wecom-refuses?key=k3y")},
+        ],
+    )
 
     await request(service, ("team", "north"))
     dead = await dead_letters(fresh_nats_url, "wx")

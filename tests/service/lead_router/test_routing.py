@@ -23,8 +23,15 @@ JWT_SECRET = "a-test-secret-that-is-long-enough-for-hs256"
 
 def person(subject: str, role: Role, **claims: Any) -> dict[str, str]:
     """A person's bearer token, as a frontend sends it."""
-    token = issue_token(secret=JWT_SECRET, subject=subject, role=role, issuer="salesrail",
-                        audience="salesrail", now=time.time(), **claims)
+    token = issue_token(
+        secret=JWT_SECRET,
+        subject=subject,
+        role=role,
+        issuer="salesrail",
+        audience="salesrail",
+        now=time.time(),
+        **claims,
+    )
     return {"Authorization": f"Bearer {token}"}
 
 
@@ -44,8 +51,11 @@ default: {pool: public}
 def app(database_url: str, auth_database_url: str, fresh_nats_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
     return create_app(
         Settings(
-            database_url=database_url, auth_database_url=auth_database_url,
-            nats_url=fresh_nats_url, data_dir=tmp_path, rules_refresh_s=0.2,
+            database_url=database_url,
+            auth_database_url=auth_database_url,
+            nats_url=fresh_nats_url,
+            data_dir=tmp_path,
+            rules_refresh_s=0.2,
             jwt_secret=JWT_SECRET,
         )
     )
@@ -53,8 +63,12 @@ def app(database_url: str, auth_database_url: str, fresh_nats_url: str, tmp_path
 
 def lead(**overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "source": "website", "company_name": f"测试{uuid.uuid4().hex[:6]}贸易有限公司",
-        "contact_name": "王总", "phone": _phone(), "city": "杭州", "category": "紧固件",
+        "source": "website",
+        "company_name": f"测试{uuid.uuid4().hex[:6]}贸易有限公司",
+        "contact_name": "王总",
+        "phone": _phone(),
+        "city": "杭州",
+        "category": "紧固件",
     }
     body.update(overrides)
     return body
@@ -65,10 +79,16 @@ def _phone() -> str:
 
 
 async def setup_directory(client: Any, ops: dict[str, str]) -> None:
-    assert (await client.put("/v1/teams/east-china", json={"name": "华东", "supervisor_id": "sup-wu"},
-                             headers=ops)).status_code in (200, 201)
+    assert (
+        await client.put(
+            "/v1/teams/east-china", json={"name": "华东", "supervisor_id": "sup-wu"}, headers=ops
+        )
+    ).status_code in (200, 201)
     for rep_id, extra in {
-        "rep-zhang": {}, "rep-li": {}, "rep-wang": {"cap": 1}, "rep-zhao": {"status": "away"},
+        "rep-zhang": {},
+        "rep-li": {},
+        "rep-wang": {"cap": 1},
+        "rep-zhao": {"status": "away"},
     }.items():
         body = {"name": rep_id, "team_id": "east-china", "cities": ["杭州"], **extra}
         answer = await client.put(f"/v1/reps/{rep_id}", json=body, headers=ops)
@@ -99,9 +119,12 @@ async def test_a_lead_no_rule_takes_goes_to_the_public_pool_and_is_announced(app
     async with running(app) as client:
         ops = await api_key(app, Role.OPS)
         await setup_directory(client, ops)
-        answer = await client.post("/v1/leads", json=lead(city="成都", category="包装"), headers=ops)
+        answer = await client.post(
+            "/v1/leads", json=lead(city="成都", category="包装"), headers=ops
+        )
         pooled = await wait_for_messages(
-            fresh_nats_url, "salesrail.lead.pooled",
+            fresh_nats_url,
+            "salesrail.lead.pooled",
             where=lambda e: e["data"]["lead_id"] == answer.json()["id"],
         )
     assert answer.json()["status"] == "pooled"
@@ -115,11 +138,18 @@ async def test_the_seeds_high_potential_company_scores_grade_a_with_its_reasons(
         ops = await api_key(app, Role.OPS)
         await setup_directory(client, ops)
         strong = await client.post(
-            "/v1/leads", json=lead(company_name="杭州恒固紧固件有限公司", category="机床",
-                                  budget=500000, purchase_timeframe="三个月内"), headers=ops,
+            "/v1/leads",
+            json=lead(
+                company_name="杭州恒固紧固件有限公司",
+                category="机床",
+                budget=500000,
+                purchase_timeframe="三个月内",
+            ),
+            headers=ops,
         )
         weak = await client.post(
-            "/v1/leads", json=lead(company_name="杭州萧华包装材料有限公司", category="机床"),
+            "/v1/leads",
+            json=lead(company_name="杭州萧华包装材料有限公司", category="机床"),
             headers=ops,
         )
     strong_lead, weak_lead = strong.json(), weak.json()
@@ -129,7 +159,9 @@ async def test_the_seeds_high_potential_company_scores_grade_a_with_its_reasons(
     factors = {r["factor"] for r in strong_lead["score_reasons"]}
     assert {"established", "insured-staff", "manufacturing", "high-potential"} <= factors
     # Grade A in 浙江 -> the province rule, least loaded in the team.
-    assert strong_lead["route"].startswith("rule zhejiang-high-grade matched province=浙江省, grade=A")
+    assert strong_lead["route"].startswith(
+        "rule zhejiang-high-grade matched province=浙江省, grade=A"
+    )
     assert weak_lead["grade"] in {"B", "C"}
     assert weak_lead["qualified"] is False
     assert "high-potential" not in {r["factor"] for r in weak_lead["score_reasons"]}
@@ -145,7 +177,9 @@ rules:
     async with running(app) as client:
         ops = await api_key(app, Role.OPS)
         await setup_directory(client, ops)
-        assert (await client.put("/v1/rules/routing", json={"yaml": rules}, headers=ops)).status_code == 200
+        assert (
+            await client.put("/v1/rules/routing", json={"yaml": rules}, headers=ops)
+        ).status_code == 200
         answers = await asyncio.gather(
             *(client.post("/v1/leads", json=lead(city="宁波"), headers=ops) for _ in range(6))
         )
@@ -176,10 +210,13 @@ rules:
         await setup_directory(client, ops)
         before = (await client.get("/v1/rules/routing", headers=ops)).json()
         refused = await client.put("/v1/rules/routing", json={"yaml": bad}, headers=ops)
-        broken_yaml = await client.put("/v1/rules/routing", json={"yaml": "rules: [oops"}, headers=ops)
+        broken_yaml = await client.put(
+            "/v1/rules/routing", json={"yaml": "rules: [oops"}, headers=ops
+        )
         no_strategy_target = await client.put(
             "/v1/rules/routing",
-            json={"yaml": "rules:\n  - name: x\n    assign: {}\n"}, headers=ops,
+            json={"yaml": "rules:\n  - name: x\n    assign: {}\n"},
+            headers=ops,
         )
         after = (await client.get("/v1/rules/routing", headers=ops)).json()
         routed = (await client.post("/v1/leads", json=lead(), headers=ops)).json()
@@ -219,13 +256,25 @@ async def test_a_returning_customer_is_linked_to_the_first_lead_and_its_owner(ap
         ops = await api_key(app, Role.OPS)
         await setup_directory(client, ops)
         first = (await client.post("/v1/leads", json=lead(phone="13812340001"), headers=ops)).json()
-        same_phone = (await client.post(
-            "/v1/leads", json=lead(phone="+86 138 1234 0001", source="douyin"), headers=ops
-        )).json()
-        original = (await client.post("/v1/leads", json=lead(
-            company_name="杭州某某紧固件有限公司", city="宁波"), headers=ops)).json()
-        same_company = (await client.post("/v1/leads", json=lead(
-            company_name="某某紧固件（杭州）有限公司", city="宁波"), headers=ops)).json()
+        same_phone = (
+            await client.post(
+                "/v1/leads", json=lead(phone="+86 138 1234 0001", source="douyin"), headers=ops
+            )
+        ).json()
+        original = (
+            await client.post(
+                "/v1/leads",
+                json=lead(company_name="杭州某某紧固件有限公司", city="宁波"),
+                headers=ops,
+            )
+        ).json()
+        same_company = (
+            await client.post(
+                "/v1/leads",
+                json=lead(company_name="某某紧固件（杭州）有限公司", city="宁波"),
+                headers=ops,
+            )
+        ).json()
         events = await wait_for_messages(
             fresh_nats_url, "salesrail.lead.duplicate_detected", count=2
         )
@@ -242,12 +291,16 @@ async def test_of_many_concurrent_claimers_exactly_one_wins(app, fresh_nats_url)
         ops = await api_key(app, Role.OPS)
         await setup_directory(client, ops)
         pooled = (await client.post("/v1/leads", json=lead(city="成都"), headers=ops)).json()
-        claimers = [await api_key(app, Role.REP, rep_id=r) for r in ("rep-zhang", "rep-li", "rep-wang")]
+        claimers = [
+            await api_key(app, Role.REP, rep_id=r) for r in ("rep-zhang", "rep-li", "rep-wang")
+        ]
         answers = await asyncio.gather(
             *(client.post(f"/v1/leads/{pooled['id']}/claim", headers=h) for h in claimers * 2)
         )
         claimed = await wait_for_messages(fresh_nats_url, "salesrail.lead.claimed", settle_s=0.5)
-        reps = {r["id"]: r["open_leads"] for r in (await client.get("/v1/reps", headers=ops)).json()}
+        reps = {
+            r["id"]: r["open_leads"] for r in (await client.get("/v1/reps", headers=ops)).json()
+        }
         pool = (await client.get("/v1/pool", headers=ops)).json()
     codes = sorted(a.status_code for a in answers)
     assert codes == [200, 409, 409, 409, 409, 409]
@@ -286,21 +339,26 @@ async def test_a_supervisor_reassigns_with_a_reason_and_the_counts_follow(app, f
         stranger = person("sup-other", Role.SUPERVISOR)
         as_stranger = await client.post(
             f"/v1/leads/{first['id']}/reassign",
-            json={"owner_id": "rep-li", "reason": "想要这个客户"}, headers=stranger,
+            json={"owner_id": "rep-li", "reason": "想要这个客户"},
+            headers=stranger,
         )
         missing_reason = await client.post(
             f"/v1/leads/{first['id']}/reassign", json={"owner_id": "rep-li"}, headers=wu
         )
         as_rep = await client.post(
-            f"/v1/leads/{first['id']}/reassign", json={"owner_id": "rep-li", "reason": "x"},
+            f"/v1/leads/{first['id']}/reassign",
+            json={"owner_id": "rep-li", "reason": "x"},
             headers=person("rep-zhang", Role.REP),
         )
         moved = await client.post(
             f"/v1/leads/{first['id']}/reassign",
-            json={"owner_id": "rep-li", "reason": "客户要求换人"}, headers=wu,
+            json={"owner_id": "rep-li", "reason": "客户要求换人"},
+            headers=wu,
         )
         as_supervisor = await client.get(f"/v1/leads/{first['id']}", headers=wu)
-        reps = {r["id"]: r["open_leads"] for r in (await client.get("/v1/reps", headers=ops)).json()}
+        reps = {
+            r["id"]: r["open_leads"] for r in (await client.get("/v1/reps", headers=ops)).json()
+        }
         events = await wait_for_messages(fresh_nats_url, "salesrail.lead.reassigned")
     assert as_stranger.status_code == 404
     assert missing_reason.status_code == 422
@@ -311,11 +369,15 @@ async def test_a_supervisor_reassigns_with_a_reason_and_the_counts_follow(app, f
     assert reps["rep-zhang"] == 0 and reps["rep-li"] == 1
     event = envelope_of(events[0])["data"]
     assert (event["reason"], event["by"], event["previous_owner_id"]) == (
-        "客户要求换人", "sup-wu", "rep-zhang"
+        "客户要求换人",
+        "sup-wu",
+        "rep-zhang",
     )
 
 
-async def test_an_untouched_72h_alert_releases_the_lead_and_routes_it_to_someone_else(app, fresh_nats_url):  # type: ignore[no-untyped-def]
+async def test_an_untouched_72h_alert_releases_the_lead_and_routes_it_to_someone_else(
+    app, fresh_nats_url
+):  # type: ignore[no-untyped-def]
     import json as jsonlib
     from datetime import UTC, datetime
 
@@ -329,13 +391,24 @@ async def test_an_untouched_72h_alert_releases_the_lead_and_routes_it_to_someone
         now = datetime.now(UTC).isoformat()
 
         def alert(owner: str) -> bytes:
-            return jsonlib.dumps({
-                "id": str(uuid.uuid4()), "type": "sla.alert.untouched_72h", "occurred_at": now,
-                "source": "sla-monitor", "version": 1,
-                "data": {"rule": "untouched_72h", "lead_id": first["id"], "owner_id": owner,
-                         "due_at": now, "fired_at": now, "notify": ["lead-router"],
-                         "severity": "warning"},
-            }).encode()
+            return jsonlib.dumps(
+                {
+                    "id": str(uuid.uuid4()),
+                    "type": "sla.alert.untouched_72h",
+                    "occurred_at": now,
+                    "source": "sla-monitor",
+                    "version": 1,
+                    "data": {
+                        "rule": "untouched_72h",
+                        "lead_id": first["id"],
+                        "owner_id": owner,
+                        "due_at": now,
+                        "fired_at": now,
+                        "notify": ["lead-router"],
+                        "severity": "warning",
+                    },
+                }
+            ).encode()
 
         nc = await nats.connect(fresh_nats_url)
         js = nc.jetstream()
@@ -343,15 +416,21 @@ async def test_an_untouched_72h_alert_releases_the_lead_and_routes_it_to_someone
         await js.publish("salesrail.sla.alert.untouched_72h", alert("rep-zhang"))
         await nc.close()
         routed = await wait_for_messages(
-            fresh_nats_url, "salesrail.lead.routed", count=2,
+            fresh_nats_url,
+            "salesrail.lead.routed",
+            count=2,
             where=lambda e: e["data"]["lead_id"] == first["id"],
         )
         pooled = await wait_for_messages(
-            fresh_nats_url, "salesrail.lead.pooled", settle_s=0.5,
+            fresh_nats_url,
+            "salesrail.lead.pooled",
+            settle_s=0.5,
             where=lambda e: e["data"]["lead_id"] == first["id"],
         )
         after = (await client.get(f"/v1/leads/{first['id']}", headers=ops)).json()
-        reps = {r["id"]: r["open_leads"] for r in (await client.get("/v1/reps", headers=ops)).json()}
+        reps = {
+            r["id"]: r["open_leads"] for r in (await client.get("/v1/reps", headers=ops)).json()
+        }
     assert len(pooled) == 1, "the stale alert (another owner) changed nothing"
     assert envelope_of(pooled[0])["data"]["previous_owner_id"] == "rep-zhang"
     rerouted = envelope_of(routed[1])["data"]
@@ -361,7 +440,9 @@ async def test_an_untouched_72h_alert_releases_the_lead_and_routes_it_to_someone
     assert reps["rep-zhang"] == 0 and reps["rep-li"] == 1
 
 
-async def test_a_rules_update_during_a_stream_of_leads_loses_none_and_mixes_no_versions(app, fresh_nats_url):  # type: ignore[no-untyped-def]
+async def test_a_rules_update_during_a_stream_of_leads_loses_none_and_mixes_no_versions(
+    app, fresh_nats_url
+):  # type: ignore[no-untyped-def]
     new_rules = """
 rules:
   - name: hangzhou-to-wang
@@ -373,15 +454,18 @@ rules:
         await setup_directory(client, ops)
 
         async def stream() -> list[Any]:
-            return list(await asyncio.gather(
-                *(client.post("/v1/leads", json=lead(), headers=ops) for _ in range(40))
-            ))
+            return list(
+                await asyncio.gather(
+                    *(client.post("/v1/leads", json=lead(), headers=ops) for _ in range(40))
+                )
+            )
 
         answers, swap = await asyncio.gather(
             stream(), client.put("/v1/rules/routing", json={"yaml": new_rules}, headers=ops)
         )
-        received = await wait_for_messages(fresh_nats_url, "salesrail.lead.received", count=40,
-                                           settle_s=0.5)
+        received = await wait_for_messages(
+            fresh_nats_url, "salesrail.lead.received", count=40, settle_s=0.5
+        )
     assert swap.status_code == 200
     assert all(a.status_code == 201 for a in answers)
     leads = [a.json() for a in answers]
@@ -401,18 +485,36 @@ async def test_reps_and_teams_are_managed_and_a_rep_with_open_leads_cannot_be_re
         await setup_directory(client, ops)
         await client.post("/v1/leads", json=lead(), headers=ops)  # -> rep-zhang
         secret = "x" * 24
-        updated = await client.put("/v1/reps/rep-li", headers=ops, json={
-            "name": "李四", "team_id": "east-china", "cities": ["杭州"], "cap": 30,
-            "channels": [{"id": "hook", "type": "webhook", "url": "https://hooks.example.com/a?token=t",
-                          "secret": secret}],
-        })
-        bad_team = await client.put("/v1/reps/rep-x", json={"name": "x", "team_id": "nope"}, headers=ops)
+        updated = await client.put(
+            "/v1/reps/rep-li",
+            headers=ops,
+            json={
+                "name": "李四",
+                "team_id": "east-china",
+                "cities": ["杭州"],
+                "cap": 30,
+                "channels": [
+                    {
+                        "id": "hook",
+                        "type": "webhook",
+                        "url": "https://hooks.example.com/a?token=t",
+                        "secret": secret,
+                    }
+                ],
+            },
+        )
+        bad_team = await client.put(
+            "/v1/reps/rep-x", json={"name": "x", "team_id": "nope"}, headers=ops
+        )
         busy = await client.delete("/v1/reps/rep-zhang", headers=ops)
         gone = await client.delete("/v1/reps/rep-zhao", headers=ops)
         missing = await client.get("/v1/reps/rep-zhao", headers=ops)
         team_in_use = await client.delete("/v1/teams/east-china", headers=ops)
-        as_rep = await client.put("/v1/reps/rep-y", json={"name": "y"},
-                                  headers=await api_key(app, Role.REP, rep_id="rep-li"))
+        as_rep = await client.put(
+            "/v1/reps/rep-y",
+            json={"name": "y"},
+            headers=await api_key(app, Role.REP, rep_id="rep-li"),
+        )
     assert updated.status_code == 200
     assert updated.json()["cap"] == 30
     channel = updated.json()["channels"][0]

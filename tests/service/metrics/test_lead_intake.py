@@ -31,8 +31,10 @@ def nats_url(fresh_nats_url: str) -> str:
 def app(database_url: str, auth_database_url: str, nats_url: str, tmp_path: Path) -> FastAPI:
     return create_app(
         Settings(
-            database_url=database_url, auth_database_url=auth_database_url,
-            nats_url=nats_url, data_dir=tmp_path,
+            database_url=database_url,
+            auth_database_url=auth_database_url,
+            nats_url=nats_url,
+            data_dir=tmp_path,
         )
     )
 
@@ -40,8 +42,12 @@ def app(database_url: str, auth_database_url: str, nats_url: str, tmp_path: Path
 def lead_received(received_at: str, source: str = "website") -> Envelope:
     return envelope_for(
         LeadReceived(
-            lead_id=str(uuid.uuid4()), source=source, company_name="宁波某某机械有限公司",
-            city="宁波", category="机械", received_at=datetime.fromisoformat(received_at),
+            lead_id=str(uuid.uuid4()),
+            source=source,
+            company_name="宁波某某机械有限公司",
+            city="宁波",
+            category="机械",
+            received_at=datetime.fromisoformat(received_at),
         )
     )
 
@@ -51,8 +57,9 @@ async def intake_until(
 ) -> dict[str, Any]:
     """Poll the KPI until it has counted `total` leads (events apply asynchronously)."""
     answer = await eventually(
-        lambda: client.get("/v1/kpis/lead-intake", params={"from": start, "to": end},
-                           headers=headers),
+        lambda: client.get(
+            "/v1/kpis/lead-intake", params={"from": start, "to": end}, headers=headers
+        ),
         lambda r: r.status_code == 200 and r.json()["total"] >= total,
     )
     assert answer.status_code == 200, answer.text
@@ -80,7 +87,9 @@ async def test_leads_are_counted_on_their_shanghai_day_per_source(
         )
 
     assert both_days == {
-        "from": "2026-03-09", "to": "2026-03-10", "total": 4,
+        "from": "2026-03-09",
+        "to": "2026-03-10",
+        "total": 4,
         "days": [
             {"day": "2026-03-09", "source": "douyin", "count": 1},
             {"day": "2026-03-09", "source": "website", "count": 2},
@@ -102,7 +111,8 @@ async def test_a_lead_event_delivered_twice_is_counted_once(app: FastAPI, nats_u
         assert await wait_until_consumed(nats_url, "SALESRAIL_LEAD", "metrics-leads")
 
         answer = await client.get(
-            "/v1/kpis/lead-intake", params={"from": "2026-04-01", "to": "2026-04-01"},
+            "/v1/kpis/lead-intake",
+            params={"from": "2026-04-01", "to": "2026-04-01"},
             headers=supervisor,
         )
 
@@ -113,7 +123,8 @@ async def test_a_lead_event_delivered_twice_is_counted_once(app: FastAPI, nats_u
 async def test_a_period_without_leads_counts_zero(app: FastAPI) -> None:
     async with running(app) as client:
         answer = await client.get(
-            "/v1/kpis/lead-intake", params={"from": "2025-01-01", "to": "2025-12-31"},
+            "/v1/kpis/lead-intake",
+            params={"from": "2025-01-01", "to": "2025-12-31"},
             headers=await api_key(app, Role.ADMIN),
         )
     assert answer.status_code == 200
@@ -124,7 +135,8 @@ async def test_lead_intake_is_for_supervisors_ops_and_admins_not_reps(app: FastA
     params = {"from": "2026-03-01", "to": "2026-03-31"}
     async with running(app) as client:
         rep = await client.get(
-            "/v1/kpis/lead-intake", params=params,
+            "/v1/kpis/lead-intake",
+            params=params,
             headers=await api_key(app, Role.REP, rep_id="rep-zhang"),
         )
         anonymous = await client.get("/v1/kpis/lead-intake", params=params)
@@ -159,7 +171,8 @@ async def test_a_bad_period_is_a_problem_naming_the_field(
 async def test_a_full_leap_year_is_one_period(app: FastAPI) -> None:
     async with running(app) as client:
         answer = await client.get(
-            "/v1/kpis/lead-intake", params={"from": "2028-01-01", "to": "2028-12-31"},
+            "/v1/kpis/lead-intake",
+            params={"from": "2028-01-01", "to": "2028-12-31"},
             headers=await api_key(app, Role.SUPERVISOR),
         )
     assert answer.status_code == 200

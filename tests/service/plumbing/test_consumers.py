@@ -55,8 +55,11 @@ async def service(
     empty_migrations.mkdir()
     runtime = ServiceRuntime(
         settings=PlumbingSettings(
-            database_url=database_url, auth_database_url=auth_database_url,
-            nats_url=fresh_nats_url, consumer_max_deliver=3, consumer_backoff_s=[0.2],
+            database_url=database_url,
+            auth_database_url=auth_database_url,
+            nats_url=fresh_nats_url,
+            consumer_max_deliver=3,
+            consumer_backoff_s=[0.2],
             consumer_batch_size=10,
         ),
         migrations=empty_migrations,
@@ -69,7 +72,9 @@ async def service(
         await runtime.stop()
 
 
-def envelope(company: str, *, event_id: str | None = None, lead_id: str | None = None) -> dict[str, Any]:
+def envelope(
+    company: str, *, event_id: str | None = None, lead_id: str | None = None
+) -> dict[str, Any]:
     return {
         "id": event_id or str(uuid.uuid4()),
         "type": "lead.received",
@@ -77,9 +82,13 @@ def envelope(company: str, *, event_id: str | None = None, lead_id: str | None =
         "source": "test",
         "version": 1,
         "data": {
-            "lead_id": lead_id or str(uuid.uuid4()), "source": "website",
-            "company_name": company, "city": "杭州", "category": "紧固件",
-            "received_at": datetime.now(UTC).isoformat(), "unknown_field": "ignored",
+            "lead_id": lead_id or str(uuid.uuid4()),
+            "source": "website",
+            "company_name": company,
+            "city": "杭州",
+            "category": "紧固件",
+            "received_at": datetime.now(UTC).isoformat(),
+            "unknown_field": "ignored",
         },
     }
 
@@ -119,8 +128,10 @@ async def test_a_poison_message_is_dead_lettered_after_max_deliver_while_later_o
     assert dead[0].headers["Salesrail-Dead-Letter-Deliveries"] == "3"
     assert dead[0].headers["Salesrail-Dead-Letter-Subject"] == "salesrail.lead.received"
     nothing_for_poison = await wait_for_messages(
-        fresh_nats_url, "salesrail.lead.routed",
-        where=lambda e: e["data"]["lead_id"] == poison["data"]["lead_id"], timeout_s=1,
+        fresh_nats_url,
+        "salesrail.lead.routed",
+        where=lambda e: e["data"]["lead_id"] == poison["data"]["lead_id"],
+        timeout_s=1,
     )
     assert nothing_for_poison == []
 

@@ -22,8 +22,11 @@ SHANGHAI = timezone(timedelta(hours=8))
 async def test_instants_come_back_as_the_same_aware_utc_instant(database_url: str) -> None:
     metadata = MetaData()
     table = Table(
-        "instants", metadata, Column("id", String(8), primary_key=True),
-        Column("at", UtcDateTime), Column("doc", JsonDoc),
+        "instants",
+        metadata,
+        Column("id", String(8), primary_key=True),
+        Column("at", UtcDateTime),
+        Column("doc", JsonDoc),
     )
     db = Database(database_url)
     try:
@@ -55,7 +58,9 @@ async def test_migrations_apply_once_even_when_replicas_start_together(database_
         async with databases[0].transaction() as session:
             from sqlalchemy import text
 
-            versions = (await session.execute(text("SELECT version_num FROM alembic_version"))).all()
+            versions = (
+                await session.execute(text("SELECT version_num FROM alembic_version"))
+            ).all()
         assert [v[0] for v in versions] == ["plumbing_0002"]
     finally:
         for db in databases:
@@ -71,7 +76,11 @@ async def test_api_keys_are_stored_hashed_verified_and_revocable(database_url: s
 
         principal = await store.verify(key)
         assert principal is not None
-        assert (principal.role, principal.rep_id, principal.via) == (Role.REP, "rep-zhang", "api_key")
+        assert (principal.role, principal.rep_id, principal.via) == (
+            Role.REP,
+            "rep-zhang",
+            "api_key",
+        )
         assert await store.verify(key[:-1] + ("A" if key[-1] != "A" else "B")) is None
 
         async with db.transaction() as session:
@@ -87,7 +96,9 @@ async def test_api_keys_are_stored_hashed_verified_and_revocable(database_url: s
         await db.dispose()
 
 
-async def test_housekeeping_trims_old_plumbing_rows_and_keeps_unsent_events(database_url: str) -> None:
+async def test_housekeeping_trims_old_plumbing_rows_and_keeps_unsent_events(
+    database_url: str,
+) -> None:
     from salesrail.bus.housekeeping import Housekeeping
     from salesrail.bus.tables import outbox, processed_events
 
@@ -97,20 +108,32 @@ async def test_housekeeping_trims_old_plumbing_rows_and_keeps_unsent_events(data
         await migrate(db, [PLUMBING_VERSIONS])
         long_ago = now - timedelta(days=30)
         async with db.transaction() as session:
-            for event_id, sent_at in (("old-sent", long_ago), ("old-unsent", None), ("new-sent", now)):
+            for event_id, sent_at in (
+                ("old-sent", long_ago),
+                ("old-unsent", None),
+                ("new-sent", now),
+            ):
                 await session.execute(
                     insert(outbox).values(
-                        event_id=event_id, subject="salesrail.lead.received", payload=b"{}",
-                        created_at=long_ago, sent_at=sent_at, attempts=0,
+                        event_id=event_id,
+                        subject="salesrail.lead.received",
+                        payload=b"{}",
+                        created_at=long_ago,
+                        sent_at=sent_at,
+                        attempts=0,
                     )
                 )
             for event_id, at in (("seen-long-ago", long_ago), ("seen-today", now)):
                 await session.execute(
-                    insert(processed_events).values(consumer="c", event_id=event_id, processed_at=at)
+                    insert(processed_events).values(
+                        consumer="c", event_id=event_id, processed_at=at
+                    )
                 )
 
         await Housekeeping(
-            db=db, clock=FrozenClock(now), outbox_retention_s=86400,
+            db=db,
+            clock=FrozenClock(now),
+            outbox_retention_s=86400,
             processed_retention_s=7 * 86400,
         ).purge()
 

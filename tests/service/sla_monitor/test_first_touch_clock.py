@@ -25,8 +25,10 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 def app(database_url: str, auth_database_url: str, nats_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
     return create_app(
         Settings(
-            database_url=database_url, auth_database_url=auth_database_url,
-            nats_url=nats_url, data_dir=tmp_path,
+            database_url=database_url,
+            auth_database_url=auth_database_url,
+            nats_url=nats_url,
+            data_dir=tmp_path,
         ),
         clock=FrozenClock(NOW),
     )
@@ -34,8 +36,12 @@ def app(database_url: str, auth_database_url: str, nats_url: str, tmp_path: Path
 
 def lead_received(lead_id: str, received_at: datetime) -> LeadReceived:
     return LeadReceived(
-        lead_id=lead_id, source="website", company_name="杭州某某紧固件有限公司",
-        city="杭州", category="紧固件", received_at=received_at,
+        lead_id=lead_id,
+        source="website",
+        company_name="杭州某某紧固件有限公司",
+        city="杭州",
+        category="紧固件",
+        received_at=received_at,
     )
 
 
@@ -117,5 +123,8 @@ async def test_the_service_is_ready_with_its_database_bus_and_consumer(app):  # 
         ready = await client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["checks"] == {
-        "database": "ok", "auth_database": "ok", "nats": "ok", "consumers": "ok",
+        "database": "ok",
+        "auth_database": "ok",
+        "nats": "ok",
+        "consumers": "ok",
     }

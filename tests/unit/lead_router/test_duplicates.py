@@ -11,30 +11,45 @@ T0 = datetime(2026, 11, 23, 9, tzinfo=UTC)
 
 
 def candidate(
-    lead_id: str, company_name: str, *, phone: str = "+8613800000000", minutes: int = 0,
+    lead_id: str,
+    company_name: str,
+    *,
+    phone: str = "+8613800000000",
+    minutes: int = 0,
     owner_id: str | None = "rep-zhang",
 ) -> Candidate:
     return Candidate(
-        lead_id=lead_id, owner_id=owner_id, phone=phone,
+        lead_id=lead_id,
+        owner_id=owner_id,
+        phone=phone,
         company_key=normalize_company_name(company_name),
         received_at=T0 + timedelta(minutes=minutes),
         company_region=company_region(company_name),
     )
 
 
-def match(candidates: list[Candidate], company_name: str, *, phone: str | None = None,
-          threshold: float = 90.0) -> DuplicateMatch | None:
+def match(
+    candidates: list[Candidate],
+    company_name: str,
+    *,
+    phone: str | None = None,
+    threshold: float = 90.0,
+) -> DuplicateMatch | None:
     return best_match(
-        candidates, phone=phone, company_key=normalize_company_name(company_name),
-        threshold=threshold, company_region=company_region(company_name),
+        candidates,
+        phone=phone,
+        company_key=normalize_company_name(company_name),
+        threshold=threshold,
+        company_region=company_region(company_name),
     )
 
 
 def test_the_same_phone_wins_over_a_better_company_name() -> None:
     candidates = [
         candidate("a", "杭州某某紧固件有限公司", minutes=5),
-        candidate("b", "宁波另一家机械有限公司", phone="+8613912345678", minutes=9,
-                  owner_id="rep-li"),
+        candidate(
+            "b", "宁波另一家机械有限公司", phone="+8613912345678", minutes=9, owner_id="rep-li"
+        ),
     ]
     found = match(candidates, "杭州某某紧固件有限公司", phone="+8613912345678")
     assert found == DuplicateMatch("b", "rep-li", "phone", None)

@@ -193,18 +193,30 @@ def data_file(tmp_path: Path, *rows: str, header: str = ",".join(COLUMNS)) -> Pa
 @pytest.mark.parametrize(
     ("bad_row", "message"),
     [
-        ("91330212MA67CKDFXF,宁波华通机械有限公司,宁波,制造业,6000000,2018-10-12,45",
-         r"line 3 \(宁波华通机械有限公司\): credit code .* check: last character should be 'E'"),
-        ("9133021MA67CKDFXE,宁波华通机械有限公司,宁波,制造业,6000000,2018-10-12,45",
-         r"line 3 \(宁波华通机械有限公司\): credit code .* 17 characters"),
-        (",宁波华通机械有限公司,宁波,制造业,6000000,2018-10-12,45",
-         r"line 3 \(宁波华通机械有限公司\): credit_code is empty"),
-        ("91330212MA67CKDFXE,宁波华通机械有限公司,宁波,制造业,6000000,2018-13-12,45",
-         r"line 3 \(宁波华通机械有限公司\): .*month"),
-        ("91330212MA67CKDFXE,宁波华通机械有限公司,宁波,制造业,6000000,2018-10-12,-4",
-         r"line 3 \(宁波华通机械有限公司\): .*negative"),
-        (GOOD_ROW.replace("杭州恒固", "杭州另一家"),
-         rf"line 3 \(杭州另一家紧固件有限公司\): credit code {HENGGU} already on line 2"),
+        (
+            "91330212MA67CKDFXF,宁波华通机械有限公司,宁波,制造业,6000000,2018-10-12,45",
+            r"line 3 \(宁波华通机械有限公司\): credit code .* check: last character should be 'E'",
+        ),
+        (
+            "9133021MA67CKDFXE,宁波华通机械有限公司,宁波,制造业,6000000,2018-10-12,45",
+            r"line 3 \(宁波华通机械有限公司\): credit code .* 17 characters",
+        ),
+        (
+            ",宁波华通机械有限公司,宁波,制造业,6000000,2018-10-12,45",
+            r"line 3 \(宁波华通机械有限公司\): credit_code is empty",
+        ),
+        (
+            "91330212MA67CKDFXE,宁波华通机械有限公司,宁波,制造业,6000000,2018-13-12,45",
+            r"line 3 \(宁波华通机械有限公司\): .*month",
+        ),
+        (
+            "91330212MA67CKDFXE,宁波华通机械有限公司,宁波,制造业,6000000,2018-10-12,-4",
+            r"line 3 \(宁波华通机械有限公司\): .*negative",
+        ),
+        (
+            GOOD_ROW.replace("杭州恒固", "杭州另一家"),
+            rf"line 3 \(杭州另一家紧固件有限公司\): credit code {HENGGU} already on line 2",
+        ),
     ],
 )
 def test_a_bad_row_is_refused_naming_the_line(tmp_path: Path, bad_row: str, message: str) -> None:
@@ -373,4 +385,3 @@ def test_a_cancelled_trial_frees_the_half_open_slot() -> None:
         raise asyncio.CancelledError
     assert breaker.state is BreakerState.HALF_OPEN
     breaker.before_call()  # the next caller may try
-

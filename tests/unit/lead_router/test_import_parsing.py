@@ -56,9 +56,14 @@ def test_a_utf8_csv_with_the_contract_names_gives_the_fields_as_written() -> Non
     assert len(rows) == 1
     assert rows[0].number == 2  # the header is row 1, as a spreadsheet shows it
     assert rows[0].values == {
-        "source": "expo", "company_name": "杭州某某紧固件有限公司", "contact_name": "王总",
-        "phone": "13812345678", "city": "杭州", "category": "紧固件",
-        "email": "wang@example.com", "external_id": "e-1",
+        "source": "expo",
+        "company_name": "杭州某某紧固件有限公司",
+        "contact_name": "王总",
+        "phone": "13812345678",
+        "city": "杭州",
+        "category": "紧固件",
+        "email": "wang@example.com",
+        "external_id": "e-1",
     }
 
 
@@ -113,8 +118,10 @@ def test_unknown_columns_are_reported_once_not_per_row() -> None:
     data = "公司名称,联系人,手机,城市,品类,微信,QQ\n" + "甲,张,13812345678,杭州,紧固件,w,q\n" * 3
     with leads_of(data.encode()) as leads:
         assert leads.header.ignored == ("微信", "QQ")
-        assert all(set(r.values) == {"company_name", "contact_name", "phone", "city", "category"}
-                   for r in leads.rows())
+        assert all(
+            set(r.values) == {"company_name", "contact_name", "phone", "city", "category"}
+            for r in leads.rows()
+        )
 
 
 def test_headers_with_a_required_mark_a_unit_or_english_spacing_are_understood() -> None:
@@ -138,15 +145,45 @@ def test_a_tab_separated_utf16_export_is_read() -> None:
 
 
 def test_an_xlsx_made_by_excel_is_streamed_with_typed_cells() -> None:
-    data = xlsx_of([
-        ["线索导出 2024-03"],  # a title line above the header
-        ["公司名称", "联系人", "手机", "城市", "品类", "预算", "接收时间", "外部编号", "备注列"],
-        ["杭州某某紧固件有限公司", "王总", 13812345678, "杭州", "紧固件", 30000,
-         datetime(2024, 3, 1, 9, 30), 1001, "x"],
-        [None] * 9,
-        ["宁波某某机械有限公司", "李经理", "13912345678", "宁波", "机床", None,
-         date(2024, 3, 2), None, None],
-    ])
+    data = xlsx_of(
+        [
+            ["线索导出 2024-03"],  # a title line above the header
+            [
+                "公司名称",
+                "联系人",
+                "手机",
+                "城市",
+                "品类",
+                "预算",
+                "接收时间",
+                "外部编号",
+                "备注列",
+            ],
+            [
+                "杭州某某紧固件有限公司",
+                "王总",
+                13812345678,
+                "杭州",
+                "紧固件",
+                30000,
+                datetime(2024, 3, 1, 9, 30),
+                1001,
+                "x",
+            ],
+            [None] * 9,
+            [
+                "宁波某某机械有限公司",
+                "李经理",
+                "13912345678",
+                "宁波",
+                "机床",
+                None,
+                date(2024, 3, 2),
+                None,
+                None,
+            ],
+        ]
+    )
     with leads_of(data) as leads:
         rows = list(leads.rows())
         assert leads.format == "xlsx"
@@ -210,8 +247,14 @@ def test_a_row_becomes_a_lead_through_the_one_definition_of_a_valid_lead() -> No
 
 
 def test_a_bad_row_names_each_bad_field() -> None:
-    values = {"company_name": "甲公司", "contact_name": "张三", "phone": "1" * 40,
-              "category": "紧固件", "budget": "很多", "received_at": "last tuesday"}
+    values = {
+        "company_name": "甲公司",
+        "contact_name": "张三",
+        "phone": "1" * 40,
+        "category": "紧固件",
+        "budget": "很多",
+        "received_at": "last tuesday",
+    }
     with pytest.raises(ValidationError) as raised:
         lead_in_of(values, "import")
     fields = {e["loc"][0] for e in raised.value.errors()}

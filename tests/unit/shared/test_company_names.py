@@ -74,9 +74,18 @@ def test_normalisation(name: str, normalised: str, region: str | None) -> None:
 
 @pytest.mark.parametrize(
     ("name", "normalised"),
-    [("杭州有限公司", "杭州"), ("浙江杭州有限公司", "杭州"), ("浙江省杭州市有限公司", "杭州"),
-     ("北京公司", "北京"), ("有限公司", "有限公司"), ("集团", "集团"), ("(杭州)", "杭州"),
-     ("Hangzhou Co., Ltd.", "hangzhou"), ("Company", "company"), ("天津港集团有限公司", "天津港")],
+    [
+        ("杭州有限公司", "杭州"),
+        ("浙江杭州有限公司", "杭州"),
+        ("浙江省杭州市有限公司", "杭州"),
+        ("北京公司", "北京"),
+        ("有限公司", "有限公司"),
+        ("集团", "集团"),
+        ("(杭州)", "杭州"),
+        ("Hangzhou Co., Ltd.", "hangzhou"),
+        ("Company", "company"),
+        ("天津港集团有限公司", "天津港"),
+    ],
 )
 def test_a_name_that_is_only_a_place_or_a_legal_form_never_becomes_empty(
     name: str, normalised: str
@@ -85,7 +94,12 @@ def test_a_name_that_is_only_a_place_or_a_legal_form_never_becomes_empty(
 
 
 def test_normalising_twice_changes_nothing() -> None:
-    for name in ("杭州某某紧固件有限公司", "ACME Fasteners Co., Ltd.", "浙江杭州有限公司", "某某(科技)"):
+    for name in (
+        "杭州某某紧固件有限公司",
+        "ACME Fasteners Co., Ltd.",
+        "浙江杭州有限公司",
+        "某某(科技)",
+    ):
         once = normalize_company_name(name)
         assert normalize_company_name(once) == once
 
@@ -131,9 +145,17 @@ def test_different_places_cap_the_score_and_unknown_places_do_not() -> None:
 
 @pytest.mark.parametrize(
     ("a", "b", "conflict"),
-    [("杭州市", "宁波市", True), ("杭州市", "杭州市", False), ("杭州市", "浙江省", False),
-     ("杭州市", "江苏省", True), ("浙江省", "江苏省", True), ("北京市", "北京市", False),
-     ("北京市", "上海市", True), ("杭州市", None, False), (None, None, False)],
+    [
+        ("杭州市", "宁波市", True),
+        ("杭州市", "杭州市", False),
+        ("杭州市", "浙江省", False),
+        ("杭州市", "江苏省", True),
+        ("浙江省", "江苏省", True),
+        ("北京市", "北京市", False),
+        ("北京市", "上海市", True),
+        ("杭州市", None, False),
+        (None, None, False),
+    ],
 )
 def test_regions_conflict(a: str | None, b: str | None, conflict: bool) -> None:
     assert regions_conflict(a, b) is conflict

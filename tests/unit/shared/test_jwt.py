@@ -16,15 +16,26 @@ SECRET = "s" * 48
 
 
 def verifier(**overrides):  # type: ignore[no-untyped-def]
-    args = dict(secret=SECRET, public_key=None, algorithms=["HS256", "ES256"],
-                issuer="salesrail", audience="salesrail")
+    args = dict(
+        secret=SECRET,
+        public_key=None,
+        algorithms=["HS256", "ES256"],
+        issuer="salesrail",
+        audience="salesrail",
+    )
     args.update(overrides)
     return JwtVerifier(**args)
 
 
 def token(**overrides):  # type: ignore[no-untyped-def]
-    args = dict(secret=SECRET, subject="zhang", role=Role.REP, issuer="salesrail",
-                audience="salesrail", now=time.time())
+    args = dict(
+        secret=SECRET,
+        subject="zhang",
+        role=Role.REP,
+        issuer="salesrail",
+        audience="salesrail",
+        now=time.time(),
+    )
     args.update(overrides)
     return issue_token(**args)
 
@@ -53,8 +64,15 @@ def test_expired_foreign_or_forged_tokens_are_refused(bad) -> None:  # type: ign
 
 def test_algorithms_outside_the_allow_list_are_refused() -> None:
     unsigned = jwt.encode(
-        {"sub": "x", "role": "admin", "iss": "salesrail", "aud": "salesrail",
-         "exp": int(time.time()) + 60}, key=None, algorithm="none",
+        {
+            "sub": "x",
+            "role": "admin",
+            "iss": "salesrail",
+            "aud": "salesrail",
+            "exp": int(time.time()) + 60,
+        },
+        key=None,
+        algorithm="none",
     )
     with pytest.raises(InvalidToken):
         verifier().verify(unsigned)
@@ -64,11 +82,14 @@ def test_algorithms_outside_the_allow_list_are_refused() -> None:
 
 def _hs256_signed_with(key: bytes, claims: dict) -> str:  # type: ignore[type-arg]
     """Sign by hand: PyJWT itself refuses to HMAC with a PEM key, an attacker would not."""
+
     def b64(raw: bytes) -> bytes:
         return base64.urlsafe_b64encode(raw).rstrip(b"=")
 
-    signing_input = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode()) + b"." + b64(
-        json.dumps(claims).encode()
+    signing_input = (
+        b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+        + b"."
+        + b64(json.dumps(claims).encode())
     )
     signature = hmac.new(key, signing_input, hashlib.sha256).digest()
     return (signing_input + b"." + b64(signature)).decode()
@@ -79,8 +100,13 @@ def test_a_public_key_is_never_used_as_an_hmac_secret() -> None:
     public_pem = private.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    claims = {"sub": "ops1", "role": "admin", "iss": "salesrail", "aud": "salesrail",
-              "exp": int(time.time()) + 60}
+    claims = {
+        "sub": "ops1",
+        "role": "admin",
+        "iss": "salesrail",
+        "aud": "salesrail",
+        "exp": int(time.time()) + 60,
+    }
     v = verifier(secret=None, public_key=public_pem.decode(), algorithms=["HS256", "ES256"])
 
     assert v.verify(jwt.encode(claims, private, algorithm="ES256")).role is Role.ADMIN
@@ -90,8 +116,15 @@ def test_a_public_key_is_never_used_as_an_hmac_secret() -> None:
 
 def test_an_unknown_role_is_refused() -> None:
     bad = jwt.encode(
-        {"sub": "x", "role": "king", "iss": "salesrail", "aud": "salesrail",
-         "exp": int(time.time()) + 60}, SECRET, algorithm="HS256",
+        {
+            "sub": "x",
+            "role": "king",
+            "iss": "salesrail",
+            "aud": "salesrail",
+            "exp": int(time.time()) + 60,
+        },
+        SECRET,
+        algorithm="HS256",
     )
     with pytest.raises(InvalidToken):
         verifier().verify(bad)

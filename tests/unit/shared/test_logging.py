@@ -21,7 +21,9 @@ def test_dates_ids_and_short_numbers_are_left_alone() -> None:
 
 def test_log_lines_are_json_and_never_carry_a_full_phone_number(capsys) -> None:  # type: ignore[no-untyped-def]
     configure_logging(service="unit", level="INFO", json=True)
-    structlog.get_logger("t").info("lead.received", phone="13812345678", nested={"p": ["13912345678"]})
+    structlog.get_logger("t").info(
+        "lead.received", phone="13812345678", nested={"p": ["13912345678"]}
+    )
     logging.getLogger("uvicorn.error").info("client said 13712345678")
 
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]

@@ -14,13 +14,27 @@ from salesrail.rules_engine import (
 
 
 def test_the_first_matching_rule_in_order_wins() -> None:
-    rules = rule_engine().first_match("t", [
-        ("hz-fasteners", all_of([equals("city", "杭州市"), any_of("category", ["紧固件", "fasteners"])])),
-        ("zhejiang-a", all_of([equals("province", "浙江省"), equals("grade", "A")])),
-        ("everyone", all_of([])),
-    ])
-    assert rules.evaluate({"city": "杭州市", "category": "fasteners", "province": "浙江省", "grade": "A"}) == "hz-fasteners"
-    assert rules.evaluate({"city": "宁波市", "category": "x", "province": "浙江省", "grade": "A"}) == "zhejiang-a"
+    rules = rule_engine().first_match(
+        "t",
+        [
+            (
+                "hz-fasteners",
+                all_of([equals("city", "杭州市"), any_of("category", ["紧固件", "fasteners"])]),
+            ),
+            ("zhejiang-a", all_of([equals("province", "浙江省"), equals("grade", "A")])),
+            ("everyone", all_of([])),
+        ],
+    )
+    assert (
+        rules.evaluate(
+            {"city": "杭州市", "category": "fasteners", "province": "浙江省", "grade": "A"}
+        )
+        == "hz-fasteners"
+    )
+    assert (
+        rules.evaluate({"city": "宁波市", "category": "x", "province": "浙江省", "grade": "A"})
+        == "zhejiang-a"
+    )
     assert rules.evaluate({"city": "北京市"}) == "everyone"
 
 
@@ -32,12 +46,15 @@ def test_no_match_is_none_and_leaves_nothing_behind() -> None:
 
 
 def test_every_matching_rule_fires_and_presence_is_a_condition() -> None:
-    rules = rule_engine().all_matches("t", [
-        ("old", at_least("years", 5)),
-        ("small", at_most("staff", 49)),
-        ("budget", present("budget")),
-        ("no-budget", absent("budget")),
-    ])
+    rules = rule_engine().all_matches(
+        "t",
+        [
+            ("old", at_least("years", 5)),
+            ("small", at_most("staff", 49)),
+            ("budget", present("budget")),
+            ("no-budget", absent("budget")),
+        ],
+    )
     assert rules.evaluate({"years": 6, "staff": 10}) == ["old", "small", "no-budget"]
     assert rules.evaluate({"years": 1, "staff": 100, "budget": 0}) == ["budget"]
     assert rules.evaluate({"years": 6, "staff": 10}) == ["old", "small", "no-budget"]
@@ -48,8 +65,10 @@ def test_rule_sets_larger_than_the_engine_can_hold_still_keep_their_order() -> N
     count = CHUNK * 2 + 50
     rules = rule_engine().first_match(
         "big",
-        [(f"r{i}", all_of([equals("city", f"c{i % 300}"), equals("n", i // 300)]))
-         for i in range(count)],
+        [
+            (f"r{i}", all_of([equals("city", f"c{i % 300}"), equals("n", i // 300)]))
+            for i in range(count)
+        ],
     )
     assert rules.evaluate({"city": "c7", "n": 0}) == "r7"
     assert rules.evaluate({"city": "c7", "n": 1}) == "r307"  # found in a later chunk

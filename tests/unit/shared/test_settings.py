@@ -10,7 +10,9 @@ class LeadRouterLike(ServiceSettings):
     default_port: ClassVar[int] = 8001
 
 
-def test_defaults_are_embedded_sqlite_files_under_the_data_dir(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_defaults_are_embedded_sqlite_files_under_the_data_dir(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     for name in ("SALESRAIL_DATABASE_URL", "SALESRAIL_DATA_DIR", "SALESRAIL_PORT"):
         monkeypatch.delenv(name, raising=False)
     settings = LeadRouterLike()
@@ -19,7 +21,9 @@ def test_defaults_are_embedded_sqlite_files_under_the_data_dir(monkeypatch: pyte
     assert settings.auth_database_url == "sqlite+aiosqlite:///var/auth.db"
 
 
-def test_a_per_service_variable_overrides_the_cluster_wide_one(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_per_service_variable_overrides_the_cluster_wide_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("SALESRAIL_NATS_URL", "nats://everyone:4222")
     monkeypatch.setenv("SALESRAIL_DATABASE_URL", "postgresql+asyncpg://db/shared")
     monkeypatch.setenv("SALESRAIL_LEAD_ROUTER_DATABASE_URL", "postgresql+asyncpg://db/lead_router")

@@ -151,8 +151,10 @@ class HttpRegistryProvider:
         if not isinstance(items, list):
             raise RegistryRejected("registry search answer has no 'items' list")
         matches = [
-            item for item in items
-            if isinstance(item, dict) and isinstance(item.get("name"), str)
+            item
+            for item in items
+            if isinstance(item, dict)
+            and isinstance(item.get("name"), str)
             and normalize_company_name(item["name"]) == normalized
         ]
         chosen = pick_namesake(matches, company_name, lambda item: item["name"])

@@ -18,7 +18,12 @@ from salesrail.clock import Clock, system_clock
 
 BUNDLED_REGISTRY = Path(__file__).resolve().parent.parent / "data" / "registry.csv"
 COLUMNS = (
-    "credit_code", "company_name", "city", "industry", "registered_capital_cny", "founded_on",
+    "credit_code",
+    "company_name",
+    "city",
+    "industry",
+    "registered_capital_cny",
+    "founded_on",
     "insured_headcount",
 )
 
@@ -148,4 +153,3 @@ class OfflineRegistryProvider:
             source=f"offline:{self.path.name}",
             fetched_at=_EPOCH,
         )
-

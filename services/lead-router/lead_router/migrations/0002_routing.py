@@ -23,8 +23,12 @@ Instant = salesrail.db.types.UtcDateTime
 
 def upgrade() -> None:
     with op.batch_alter_table("leads") as leads:
-        leads.add_column(sa.Column("company_key", sa.String(200), nullable=False, server_default=""))
-        leads.add_column(sa.Column("company_block", sa.String(8), nullable=False, server_default=""))
+        leads.add_column(
+            sa.Column("company_key", sa.String(200), nullable=False, server_default="")
+        )
+        leads.add_column(
+            sa.Column("company_block", sa.String(8), nullable=False, server_default="")
+        )
         leads.add_column(sa.Column("city_name", sa.String(64), nullable=True))
         leads.add_column(sa.Column("province", sa.String(64), nullable=True))
         leads.add_column(sa.Column("team_id", sa.String(64), nullable=True))
@@ -101,10 +105,26 @@ def downgrade() -> None:
     op.drop_index("ix_lead_history_lead", table_name="lead_history")
     op.drop_table("lead_history")
     with op.batch_alter_table("leads") as leads:
-        for index in ("ix_leads_phone", "ix_leads_company_block", "ix_leads_owner_status",
-                      "ix_leads_status_city"):
+        for index in (
+            "ix_leads_phone",
+            "ix_leads_company_block",
+            "ix_leads_owner_status",
+            "ix_leads_status_city",
+        ):
             leads.drop_index(index)
-        for column in ("company_key", "company_block", "city_name", "province", "team_id",
-                       "duplicate_of", "qualified", "score_reasons", "enrichment",
-                       "enrichment_status", "route_rule", "rules_version", "assigned_at"):
+        for column in (
+            "company_key",
+            "company_block",
+            "city_name",
+            "province",
+            "team_id",
+            "duplicate_of",
+            "qualified",
+            "score_reasons",
+            "enrichment",
+            "enrichment_status",
+            "route_rule",
+            "rules_version",
+            "assigned_at",
+        ):
             leads.drop_column(column)

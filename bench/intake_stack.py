@@ -1,0 +1,443 @@
+"""lead-router as a real process on its own NATS and PostgreSQL, for the intake benchmarks.
+
+    with IntakeStack("intake") as stack:        # nats-server, 2 fresh databases, the service
+        stack.setup_routing()                   # a team, 4 reps, a city rule (round robin)
+        run_load(stack.url("/v1/leads"), varying_body=LEADS, headers=stack.submitter, ...)
+        checks = stack.checks()                 # leads in the database, messages in the stream
+
+Everything started here is ours alone and is stopped on leaving the block: the nats-server
+(a free port, a temporary directory), the two uniquely named databases (dropped WITH FORCE)
+and the lead-router process (SIGTERM, then SIGKILL).
+
+Every lead the generators send is new: ``lead_body(slot, n)`` (Python) and ``make_body(slot,
+n)`` (Lua, in ``LEADS.lua``) build the same JSON, with a phone number and a company name that
+no other ``(slot, n)`` has. The company name's comparable core (what duplicate detection
+compares) is 6 characters encoding ``(slot, n)`` plus the category, so two cores differ in at
+least one character of 9-10: at most ~89 % similar, under the 92 % duplicate threshold.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+from bench import REPO_ROOT
+from bench.load import VaryingBody, _lua_string
+from bench.servers import ServerProcess, free_port, start_process
+
+POSTGRES_DSN = os.environ.get("BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+# --- the leads -------------------------------------------------------------------------------
+
+#: Trade-name characters that begin no city, county or province name (so nothing is taken
+#: for a place by the company-name normaliser); 40 of them, digits of base 40.
+NAME_CHARS = "鑫盛聚晟星宇创力诚诺坤铭骏豪韵颂睿智慧勤朗晖琪骐禾煜烨焱燊淼森鹏鸿彬斌俊杰颖璐瑾"
+#: Cities of the routing rule (round robin over 4 reps) ...
+RULE_CITIES = ("杭州", "宁波", "温州", "绍兴")
+#: ... and one without a rule: every 10th lead goes to the public pool.
+POOL_CITY = "成都"
+CATEGORIES = ("紧固件", "机床", "包装", "五金")
+#: Mobile prefixes valid for every 8 following digits; slot i uses PREFIXES[i].
+PREFIXES = tuple(
+    str(p) for p in [*range(130, 140), *range(180, 190), 150, 151, 152, 153, 155, 156, 157, 158, 159]
+)
+#: The slot of the leads a benchmark sends itself (checks), apart from the generators' slots.
+OWN_SLOT = len(PREFIXES) - 1
+CODE_DIGITS = 5  # 40**5 = 102 M leads per slot
+
+
+def lead_fields(slot: int, n: int) -> tuple[str, str, str, str]:
+    """(city, category, phone, company name) of lead n of a slot."""
+    if not 0 <= slot < len(PREFIXES) or not 0 < n < 10**8:
+        raise ValueError(f"slot {slot} / n {n} out of range")
+    city = POOL_CITY if n % 10 == 9 else RULE_CITIES[n % 4]
+    category = CATEGORIES[(n // 4) % 4]
+    code, m = [], n
+    for _ in range(CODE_DIGITS):
+        code.append(NAME_CHARS[m % 40])
+        m //= 40
+    code.append(NAME_CHARS[slot])
+    return city, category, f"{PREFIXES[slot]}{n:08d}", f"{city}{''.join(code)}{category}有限公司"
+
+
+def lead_body(slot: int, n: int) -> dict[str, Any]:
+    city, category, phone, company = lead_fields(slot, n)
+    return {
+        "source": "web_form",
+        "company_name": company,
+        "contact_name": "王伟",
+        "phone": phone,
+        "city": city,
+        "category": category,
+        "budget": 50000.0,
+        "tags": ["展会", "回访"],
+    }
+
+
+def lead_bytes(slot: int, n: int) -> bytes:
+    return json.dumps(lead_body(slot, n), ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _lua_list(values: Any) -> str:
+    return "{" + ", ".join(_lua_string(v) for v in values) + "}"
+
+
+LUA_MAKE_BODY = f"""
+local FIRST_SLOT = @FIRST_SLOT@
+local NAME_CHARS = {_lua_list(NAME_CHARS)}
+local RULE_CITIES = {_lua_list(RULE_CITIES)}
+local POOL_CITY = {_lua_string(POOL_CITY)}
+local CATEGORIES = {_lua_list(CATEGORIES)}
+local PREFIXES = {_lua_list(PREFIXES)}
+local floor, concat, format = math.floor, table.concat, string.format
+function make_body(slot, n)
+  slot = slot + FIRST_SLOT
+  local city
+  if n % 10 == 9 then city = POOL_CITY else city = RULE_CITIES[(n % 4) + 1] end
+  local category = CATEGORIES[(floor(n / 4) % 4) + 1]
+  local code, m = {{}}, n
+  for i = 1, {CODE_DIGITS} do
+    code[i] = NAME_CHARS[(m % 40) + 1]
+    m = floor(m / 40)
+  end
+  code[{CODE_DIGITS + 1}] = NAME_CHARS[slot + 1]
+  local phone = PREFIXES[slot + 1] .. format("%08d", n)
+  return {_lua_string('{"source":"web_form","company_name":"')} .. city .. concat(code) ..
+    category .. {_lua_string('有限公司","contact_name":"王伟","phone":"')} .. phone ..
+    {_lua_string('","city":"')} .. city .. {_lua_string('","category":"')} .. category ..
+    {_lua_string('","budget":50000.0,"tags":["展会","回访"]}')}
+end
+"""
+
+
+
+def new_leads(first_slot: int = 0) -> VaryingBody:
+    """A new lead per request, for ``run_load(varying_body=...)``. The generator's slots are
+    shifted by ``first_slot``: a second load on the same database needs a ``first_slot`` above
+    every slot the first one used (wrk: 2 x threads, Python: processes), or it repeats leads."""
+    if not 0 <= first_slot < OWN_SLOT:
+        raise ValueError(f"first_slot must be in 0..{OWN_SLOT - 1}")
+    return VaryingBody(
+        lua=LUA_MAKE_BODY.replace("@FIRST_SLOT@", str(int(first_slot))),
+        python=lambda slot, n: lead_bytes(first_slot + slot, n),
+    )
+
+
+#: A new lead per request, for one run_load(varying_body=LEADS) per database.
+LEADS = new_leads()
+
+# --- the routing set-up ----------------------------------------------------------------------
+
+TEAM = "bench-east"
+REPS = ("bench-rep-1", "bench-rep-2", "bench-rep-3", "bench-rep-4")
+ROUTING_YAML = f"""
+rules:
+  - name: bench-zhejiang
+    when: {{city: [{", ".join(RULE_CITIES)}]}}
+    assign: {{reps: [{", ".join(REPS)}], strategy: round_robin}}
+default: {{pool: public}}
+"""
+
+# --- the stack -------------------------------------------------------------------------------
+
+
+@dataclass
+class Checks:
+    leads: int
+    by_status: dict[str, int]
+    distinct_phones: int
+    distinct_company_keys: int
+    outbox_unsent: int
+    stream_messages: int
+    stream_by_subject: dict[str, int]
+    log_problems: int
+    log_events: dict[str, int] = field(default_factory=dict)  # "level event" -> lines
+
+    def summary(self) -> str:
+        statuses = ", ".join(f"{k} {v}" for k, v in sorted(self.by_status.items()))
+        subjects = ", ".join(
+            f"{k.removeprefix('salesrail.lead.')} {v}" for k, v in sorted(self.stream_by_subject.items())
+        )
+        text = (
+            f"DB: {self.leads} leads ({statuses}; {self.distinct_phones} distinct phones, "
+            f"{self.distinct_company_keys} distinct company keys, outbox unsent "
+            f"{self.outbox_unsent}); SALESRAIL_LEAD: {self.stream_messages} msgs ({subjects})"
+        )
+        if self.log_problems:
+            events = ", ".join(f"{k} x{v}" for k, v in sorted(self.log_events.items()))
+            text += f"; service log: {self.log_problems} warning+ lines ({events})"
+        return text
+
+
+class IntakeStack:
+    """nats-server + two fresh PostgreSQL databases + lead-router (one uvicorn worker)."""
+
+    def __init__(self, label: str, *, extra_env: dict[str, str] | None = None) -> None:
+        self.label = label
+        self.run_id = uuid.uuid4().hex[:8]
+        self.extra_env = extra_env or {}
+        self.tmp: Path | None = None
+        self.nats: Any = None
+        self.server: ServerProcess | None = None
+        self.databases: list[str] = []
+        self.submitter: dict[str, str] = {}
+        self.ops: dict[str, str] = {}
+
+    # --- life cycle ------------------------------------------------------------------------
+
+    def __enter__(self) -> IntakeStack:
+        try:
+            self._start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _start(self) -> None:
+        from salesrail.embedded_nats import EmbeddedNats
+
+        self.tmp = Path(tempfile.mkdtemp(prefix=f"bench-{self.label}-"))
+        self.nats = EmbeddedNats(
+            store_dir=self.tmp / "nats", port=free_port(),
+            server_name=f"bench-{self.label}-{self.run_id}",
+        )
+        self.nats.start()
+        db = f"bench_{self.label}_{self.run_id}"
+        self.database_dsn = self._create_database(db)
+        self.auth_database_dsn = self._create_database(f"{db}_auth")
+        self.submitter, self.ops = asyncio.run(self._create_keys())
+        port = free_port()
+        self.log_path = self.tmp / "lead-router.log"
+        env = {
+            "SALESRAIL_NATS_URL": self.nats.url,
+            "SALESRAIL_DATABASE_URL": _sqlalchemy_url(self.database_dsn),
+            "SALESRAIL_AUTH_DATABASE_URL": _sqlalchemy_url(self.auth_database_dsn),
+            "SALESRAIL_DATA_DIR": str(self.tmp / "data"),
+            "SALESRAIL_LEAD_ROUTER_PORT": str(port),
+            "SALESRAIL_LEAD_ROUTER_HOST": "127.0.0.1",
+            "SALESRAIL_LOG_LEVEL": "WARNING",
+            "SALESRAIL_LOG_JSON": "true",
+            "SALESRAIL_SHUTDOWN_GRACE_S": "5",
+            **self.extra_env,
+        }
+        self.server = start_process(
+            [sys.executable, "-m", "lead_router"], port, env=env, cwd=REPO_ROOT,
+            ready_path="/healthz", timeout=60, description="lead-router (1 uvicorn worker)",
+            log_path=self.log_path,
+        )
+        self._wait_ready()
+
+    def close(self) -> None:
+        errors: list[BaseException] = []
+        if self.server is not None:
+            try:
+                self.server.stop()
+            except BaseException as exc:  # noqa: BLE001 - clean up the rest regardless
+                errors.append(exc)
+            self.server = None
+        if self.nats is not None:
+            try:
+                self.nats.stop()
+            except BaseException as exc:  # noqa: BLE001
+                errors.append(exc)
+            self.nats = None
+        if self.databases:
+            try:
+                asyncio.run(self._drop_databases())
+            except BaseException as exc:  # noqa: BLE001
+                errors.append(exc)
+        if self.tmp is not None and not os.environ.get("BENCH_KEEP_TMP"):
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            self.tmp = None
+        if errors:
+            raise errors[0]
+
+    # --- set-up ----------------------------------------------------------------------------
+
+    def url(self, path: str) -> str:
+        assert self.server is not None
+        return self.server.url(path)
+
+    @property
+    def nats_url(self) -> str:
+        return self.nats.url
+
+    def _wait_ready(self, timeout: float = 60.0) -> None:
+        assert self.server is not None
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            if self.server.proc.poll() is not None:
+                raise RuntimeError(f"lead-router exited:\n{self.server.log_tail()}")
+            try:
+                answer = httpx.get(self.url("/readyz"), timeout=2)
+                if answer.status_code == 200:
+                    return
+                last = answer.text
+            except httpx.HTTPError as exc:
+                last = repr(exc)
+            time.sleep(0.2)
+        raise TimeoutError(f"lead-router not ready in {timeout:.0f}s: {last}\n{self.server.log_tail()}")
+
+    def setup_routing(self) -> None:
+        """A team, four reps without a cap, the city rule (round robin) and the pool default."""
+        with httpx.Client(base_url=self.url("/"), headers=self.ops, timeout=30) as client:
+            answer = client.put(f"/v1/teams/{TEAM}", json={"name": "华东 (bench)", "supervisor_id": "sup-bench"})
+            _expect(answer, 200, 201)
+            for rep in REPS:
+                answer = client.put(
+                    f"/v1/reps/{rep}",
+                    json={"name": rep, "team_id": TEAM, "cities": list(RULE_CITIES)},
+                )
+                _expect(answer, 200, 201)
+            _expect(client.put("/v1/rules/routing", json={"yaml": ROUTING_YAML}), 200)
+
+    def probe(self) -> dict[str, Any]:
+        """One real lead first (a routed one): a 4xx under load would only show as errors."""
+        body = lead_body(OWN_SLOT, 1)
+        assert body["city"] in RULE_CITIES
+        answer = httpx.post(self.url("/v1/leads"), json=body, headers=self.submitter, timeout=30)
+        _expect(answer, 201)
+        lead = answer.json()
+        if lead.get("status") != "routed":
+            raise RuntimeError(f"the probe lead was not routed: {lead}")
+        return lead
+
+    # --- databases and keys ----------------------------------------------------------------
+
+    def _create_database(self, name: str) -> str:
+        async def create() -> None:
+            conn = await asyncpg.connect(POSTGRES_DSN)
+            try:
+                await conn.execute(f'CREATE DATABASE "{name}"')
+            finally:
+                await conn.close()
+
+        asyncio.run(create())
+        self.databases.append(name)
+        return POSTGRES_DSN.rsplit("/", 1)[0] + "/" + name
+
+    async def _drop_databases(self) -> None:
+        conn = await asyncpg.connect(POSTGRES_DSN)
+        try:
+            while self.databases:
+                name = self.databases.pop()
+                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    async def _create_keys(self) -> tuple[dict[str, str], dict[str, str]]:
+        from salesrail.auth import Role
+        from salesrail.auth.api_keys import ApiKeyStore
+        from salesrail.clock import system_clock
+        from salesrail.db.database import Database
+
+        db = Database(_sqlalchemy_url(self.auth_database_dsn))
+        try:
+            store = ApiKeyStore(db, clock=system_clock)
+            await store.migrate()
+            submitter = await store.create(role=Role.INTEGRATION, name="bench-intake")
+            ops = await store.create(role=Role.OPS, name="bench-ops")
+        finally:
+            await db.dispose()
+        return {"X-API-Key": submitter}, {"X-API-Key": ops}
+
+    # --- checks ----------------------------------------------------------------------------
+
+    def wait_drained(self, timeout: float = 30.0) -> int:
+        """Wait until the outbox has nothing unsent (the relay caught up); the unsent count."""
+        deadline = time.monotonic() + timeout
+        unsent = -1
+        while time.monotonic() < deadline:
+            unsent = asyncio.run(self._scalar("SELECT count(*) FROM outbox WHERE sent_at IS NULL"))
+            if unsent == 0:
+                return 0
+            time.sleep(0.3)
+        return unsent
+
+    async def _scalar(self, sql: str) -> Any:
+        conn = await asyncpg.connect(self.database_dsn)
+        try:
+            return await conn.fetchval(sql)
+        finally:
+            await conn.close()
+
+    def checks(self) -> Checks:
+        unsent = self.wait_drained()
+
+        async def database() -> tuple[int, dict[str, int], int, int]:
+            conn = await asyncpg.connect(self.database_dsn)
+            try:
+                rows = await conn.fetch("SELECT status, count(*) AS n FROM leads GROUP BY status")
+                phones = await conn.fetchval("SELECT count(DISTINCT phone) FROM leads")
+                keys = await conn.fetchval("SELECT count(DISTINCT company_key) FROM leads")
+            finally:
+                await conn.close()
+            by_status = {r["status"]: int(r["n"]) for r in rows}
+            return sum(by_status.values()), by_status, int(phones), int(keys)
+
+        leads, by_status, phones, keys = asyncio.run(database())
+        total, subjects = asyncio.run(stream_counts(self.nats_url, "SALESRAIL_LEAD"))
+        problems, events = self.log_problems()
+        return Checks(leads, by_status, phones, keys, unsent, total, subjects, problems, events)
+
+    def log_problems(self) -> tuple[int, dict[str, int]]:
+        """Lines of the service log at warning level or above (and any line not JSON), counted
+        by level and event."""
+        count, events = 0, {}
+        try:
+            lines = self.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return 0, {}
+        for line in lines:
+            try:
+                record = json.loads(line)
+                level = str(record.get("level", "")).lower()
+                event = str(record.get("event", ""))[:80]
+            except (ValueError, AttributeError):
+                level, event = "raw", line[:80]
+            if level in ("warning", "error", "critical", "exception", "raw"):
+                count += 1
+                key = f"{level} {event}"
+                events[key] = events.get(key, 0) + 1
+        return count, events
+
+
+async def stream_counts(nats_url: str, stream: str) -> tuple[int, dict[str, int]]:
+    """Messages in a stream, in all and per subject."""
+    import nats
+
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
+        info = await js.stream_info(stream, subjects_filter=">")
+        return int(info.state.messages), dict(info.state.subjects or {})
+    finally:
+        await nc.close()
+
+
+def _sqlalchemy_url(dsn: str) -> str:
+    return dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
+
+
+def _expect(answer: httpx.Response, *codes: int) -> None:
+    if answer.status_code not in codes:
+        raise RuntimeError(
+            f"{answer.request.method} {answer.request.url.path} answered {answer.status_code}: "
+            f"{answer.text[:500]}"
+        )
