@@ -51,7 +51,8 @@ POOL_CITY = "成都"
 CATEGORIES = ("紧固件", "机床", "包装", "五金")
 #: Mobile prefixes valid for every 8 following digits; slot i uses PREFIXES[i].
 PREFIXES = tuple(
-    str(p) for p in [*range(130, 140), *range(180, 190), 150, 151, 152, 153, 155, 156, 157, 158, 159]
+    str(p)
+    for p in [*range(130, 140), *range(180, 190), 150, 151, 152, 153, 155, 156, 157, 158, 159]
 )
 #: The slot of the leads a benchmark sends itself (checks), apart from the generators' slots.
 OWN_SLOT = len(PREFIXES) - 1
@@ -122,7 +123,6 @@ end
 """
 
 
-
 def new_leads(first_slot: int = 0) -> VaryingBody:
     """A new lead per request, for ``run_load(varying_body=...)``. The generator's slots are
     shifted by ``first_slot``: a second load on the same database needs a ``first_slot`` above
@@ -168,7 +168,8 @@ class Checks:
     def summary(self) -> str:
         statuses = ", ".join(f"{k} {v}" for k, v in sorted(self.by_status.items()))
         subjects = ", ".join(
-            f"{k.removeprefix('salesrail.lead.')} {v}" for k, v in sorted(self.stream_by_subject.items())
+            f"{k.removeprefix('salesrail.lead.')} {v}"
+            for k, v in sorted(self.stream_by_subject.items())
         )
         text = (
             f"DB: {self.leads} leads ({statuses}; {self.distinct_phones} distinct phones, "
@@ -213,7 +214,8 @@ class IntakeStack:
 
         self.tmp = Path(tempfile.mkdtemp(prefix=f"bench-{self.label}-"))
         self.nats = EmbeddedNats(
-            store_dir=self.tmp / "nats", port=free_port(),
+            store_dir=self.tmp / "nats",
+            port=free_port(),
             server_name=f"bench-{self.label}-{self.run_id}",
         )
         self.nats.start()
@@ -236,8 +238,13 @@ class IntakeStack:
             **self.extra_env,
         }
         self.server = start_process(
-            [sys.executable, "-m", "lead_router"], port, env=env, cwd=REPO_ROOT,
-            ready_path="/healthz", timeout=60, description="lead-router (1 uvicorn worker)",
+            [sys.executable, "-m", "lead_router"],
+            port,
+            env=env,
+            cwd=REPO_ROOT,
+            ready_path="/healthz",
+            timeout=60,
+            description="lead-router (1 uvicorn worker)",
             log_path=self.log_path,
         )
         self._wait_ready()
@@ -292,12 +299,16 @@ class IntakeStack:
             except httpx.HTTPError as exc:
                 last = repr(exc)
             time.sleep(0.2)
-        raise TimeoutError(f"lead-router not ready in {timeout:.0f}s: {last}\n{self.server.log_tail()}")
+        raise TimeoutError(
+            f"lead-router not ready in {timeout:.0f}s: {last}\n{self.server.log_tail()}"
+        )
 
     def setup_routing(self) -> None:
         """A team, four reps without a cap, the city rule (round robin) and the pool default."""
         with httpx.Client(base_url=self.url("/"), headers=self.ops, timeout=30) as client:
-            answer = client.put(f"/v1/teams/{TEAM}", json={"name": "华东 (bench)", "supervisor_id": "sup-bench"})
+            answer = client.put(
+                f"/v1/teams/{TEAM}", json={"name": "华东 (bench)", "supervisor_id": "sup-bench"}
+            )
             _expect(answer, 200, 201)
             for rep in REPS:
                 answer = client.put(

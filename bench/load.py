@@ -554,6 +554,7 @@ def _run_python(
         if varying is None:
             return None
         return lambda n: _request_bytes(host, port, path, method, varying.python(slot, n), headers)
+
     shares = [concurrency // procs + (1 if i < concurrency % procs else 0) for i in range(procs)]
     cap = max(1, max_requests // procs)
     # fork: no re-import of the caller's __main__ (a script without a main guard would

@@ -150,7 +150,11 @@ def start_process(
     finally:
         log.close()
     server = ServerProcess(
-        proc, host, port, Path(log.name), description or " ".join(cmd[:4]),
+        proc,
+        host,
+        port,
+        Path(log.name),
+        description or " ".join(cmd[:4]),
         keep_log=log_path is not None,
     )
     try:
