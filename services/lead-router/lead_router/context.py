@@ -14,6 +14,7 @@ from lead_router.config import Settings
 from lead_router.enrichment import Enricher, build_enricher
 from lead_router.enrichment.facts import CompanyFacts
 from lead_router.rulebook import Rulebook
+from salesrail.clock import Clock
 from salesrail.rules_engine import rule_engine
 from salesrail.runtime import ServiceRuntime
 from salesrail.text import regions
@@ -26,6 +27,7 @@ class LeadRouterContext:
     settings: Settings
     rulebook: Rulebook
     enricher: Enricher
+    clock: Clock
 
 
 @contextlib.asynccontextmanager
@@ -44,7 +46,9 @@ async def lead_router_context(runtime: ServiceRuntime) -> AsyncIterator[LeadRout
         )
 
     enricher = build_enricher(settings, on_late_facts=on_late_facts, clock=runtime.clock)
-    context = LeadRouterContext(settings=settings, rulebook=rulebook, enricher=enricher)
+    context = LeadRouterContext(
+        settings=settings, rulebook=rulebook, enricher=enricher, clock=runtime.clock
+    )
     refresher = asyncio.create_task(_refresh_rules(runtime, rulebook, settings.rules_refresh_s))
     try:
         yield context

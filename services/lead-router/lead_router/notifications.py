@@ -208,7 +208,8 @@ def _fanout_consumer() -> EventConsumer:
         _message(request)  # a request that can never be sent is parked here, once
         targets = await resolve_targets(uow.session, request.recipients)
         if not targets:
-            log.warning(
+            # Normal for reps without channels (they use the app); not worth a warning each time.
+            log.info(
                 "notify.no_channels",
                 request_id=envelope.id,
                 recipients=[f"{r.kind}:{r.id}" for r in request.recipients],

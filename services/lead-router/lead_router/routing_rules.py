@@ -38,6 +38,8 @@ from salesrail.text.regions import resolve_city, resolve_province
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Value = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 ANY_CITY = "*"
+DECISION_CACHE_SIZE = 50_000
+_UNSEEN = object()
 
 
 class Strategy(StrEnum):
@@ -207,10 +209,20 @@ class CompiledRouting:
         self._rules = {c.rule.name: c for c in rules}
         self._buckets = buckets
         self._tag_ids = tag_ids
+        self._decisions: dict[tuple[Any, ...], Any] = {}
 
     def match(self, lead: LeadFacts) -> RouteMatch:
-        bucket = self._buckets.get(lead.city or ANY_CITY) or self._buckets[ANY_CITY]
-        fired = bucket.evaluate(lead.as_facts(self._tag_ids))
+        facts = lead.as_facts(self._tag_ids)
+        # A decision depends only on these facts, and they repeat (a few hundred cities times
+        # a few categories), so each distinct case goes through durable-rules once.
+        key = tuple(sorted(facts.items()))
+        fired = self._decisions.get(key, _UNSEEN)
+        if fired is _UNSEEN:
+            bucket = self._buckets.get(lead.city or ANY_CITY) or self._buckets[ANY_CITY]
+            fired = bucket.evaluate(facts)
+            if len(self._decisions) >= DECISION_CACHE_SIZE:
+                self._decisions.pop(next(iter(self._decisions)))
+            self._decisions[key] = fired
         if fired is None:
             default = self.document.default
             return RouteMatch(None, default, f"no rule matched; default: {default.describe()}")

@@ -46,7 +46,7 @@ class Place:
 
 
 def locate(city: str) -> Place:
-    """杭州 / 杭州市 / Hangzhou -> 杭州市, 浙江省; a province given as the city keeps the province."""
+    """杭州 / 杭州市 / Hangzhou -> 杭州市, 浙江省; a province given as the city keeps it."""
     found = resolve_city(city)
     if found is not None:
         return Place(found.name, found.province)
@@ -64,13 +64,14 @@ async def receive_lead(
 ) -> Intake:
     """Accept a lead once: a retry (same key, or same source + external id) gets the first."""
     scoped_key = rules.idempotency_scope(caller, idempotency_key) if idempotency_key else None
-    async with unit_of_work() as uow:
-        existing = await _find_replay(uow, lead_in, scoped_key)
-        now = uow.now()
-    if existing is not None:
-        return Intake(existing, created=False)
+    if scoped_key is not None or lead_in.external_id is not None:
+        # A retry is answered before the registry is asked again.
+        async with unit_of_work() as uow:
+            existing = await _find_replay(uow, lead_in, scoped_key)
+        if existing is not None:
+            return Intake(existing, created=False)
     try:
-        received_at = rules.effective_received_at(lead_in.received_at, now=now)
+        received_at = rules.effective_received_at(lead_in.received_at, now=context.clock.now())
     except rules.FutureReceivedAt as exc:
         raise invalid_field("received_at", str(exc), code="future") from exc
 
