@@ -98,6 +98,7 @@ class ServiceRuntime:
             yield UnitOfWork(
                 session=session, outbox=self.outbox, clock=self.clock, context=self.context
             )
+            await self.outbox.write_staged(session)
 
     async def start(self) -> None:
         s = self.settings

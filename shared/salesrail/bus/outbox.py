@@ -1,6 +1,7 @@
 """Transactional outbox: events are written with the state change, published afterwards.
 
-A use case calls `Outbox.stage(session, data)` inside its transaction. The `OutboxRelay`
+A use case calls `Outbox.stage(session, data)` inside its transaction; the unit of work writes
+every staged event in one INSERT just before it commits. The `OutboxRelay`
 publishes committed rows to JetStream with `Nats-Msg-Id` = event id, then marks them sent. A
 crash before the publish leaves the row unsent (published after restart); a crash after the
 publish but before the mark re-sends it, and JetStream drops the copy inside its duplicate
@@ -28,6 +29,7 @@ from salesrail.faults import crash_point
 log = structlog.get_logger(__name__)
 
 _STAGED = "salesrail.outbox.staged"
+_QUEUE = "salesrail.outbox.queue"
 
 
 class Outbox:
@@ -45,6 +47,7 @@ class Outbox:
         event_type: str | None = None,
         occurred_at: datetime | None = None,
     ) -> Envelope:
+        """Queue an event in the session; `write_staged` inserts the queue before commit."""
         envelope = Envelope(
             id=new_event_id(),
             type=event_type or data.event_type,
@@ -54,17 +57,23 @@ class Outbox:
         )
         if "*" in envelope.type:
             raise ValueError(f"event type {envelope.type!r} needs a concrete name")
-        await session.execute(
-            insert(outbox).values(
-                event_id=envelope.id,
-                subject=envelope.subject,
-                payload=envelope.model_dump_json().encode(),
-                created_at=self.clock.now(),
-                attempts=0,
-            )
+        session.info.setdefault(_QUEUE, []).append(
+            {
+                "event_id": envelope.id,
+                "subject": envelope.subject,
+                "payload": envelope.model_dump_json().encode(),
+                "created_at": self.clock.now(),
+                "attempts": 0,
+            }
         )
-        session.info[_STAGED] = True
         return envelope
+
+    async def write_staged(self, session: AsyncSession) -> None:
+        """One INSERT for every event staged in this transaction, in the order staged."""
+        rows = session.info.pop(_QUEUE, None)
+        if rows:
+            await session.execute(insert(outbox), rows)
+            session.info[_STAGED] = True
 
 
 class OutboxRelay:
