@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -13,6 +13,7 @@ import structlog
 from lead_router.config import Settings
 from lead_router.enrichment import Enricher, build_enricher
 from lead_router.enrichment.facts import CompanyFacts
+from lead_router.intake import IntakeBatcher
 from lead_router.rulebook import Rulebook
 from salesrail.clock import Clock
 from salesrail.rules_engine import rule_engine
@@ -28,6 +29,7 @@ class LeadRouterContext:
     rulebook: Rulebook
     enricher: Enricher
     clock: Clock
+    intake: IntakeBatcher = field(init=False)
 
 
 @contextlib.asynccontextmanager
@@ -49,12 +51,15 @@ async def lead_router_context(runtime: ServiceRuntime) -> AsyncIterator[LeadRout
     context = LeadRouterContext(
         settings=settings, rulebook=rulebook, enricher=enricher, clock=runtime.clock
     )
+    context.intake = IntakeBatcher(unit_of_work=runtime.unit_of_work, context=context)
+    context.intake.start()
     refresher = asyncio.create_task(_refresh_rules(runtime, rulebook, settings.rules_refresh_s))
     try:
         yield context
     finally:
         refresher.cancel()
         await asyncio.gather(refresher, return_exceptions=True)
+        await context.intake.stop()
         await enricher.close()
 
 

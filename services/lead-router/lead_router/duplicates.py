@@ -87,16 +87,19 @@ async def find_duplicate(
     threshold: float,
     exclude_id: str | None = None,
     company_region: str | None = None,
+    extra: Iterable[Candidate] = (),
 ) -> DuplicateMatch | None:
     """The earlier lead (received at or after `since`) that a new lead duplicates, if any.
 
     Leads already marked `duplicate` are never returned: a duplicate links to the original.
+    `extra`: earlier leads not in the table yet (the same intake batch).
     """
     matches = []
     if phone:
         matches.append(Lead.phone == phone)
     if company_block and company_key:
         matches.append(Lead.company_block == company_block)
+    unsaved = [c for c in extra if c.received_at >= since]
     if not matches:
         return None
     query = (
@@ -129,7 +132,7 @@ async def find_duplicate(
             company_region=region_of(row.company_name),
         )
         for row in rows
-    ]
+    ] + unsaved
     return best_match(
         candidates,
         phone=phone,

@@ -8,19 +8,16 @@ import asyncio
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import or_, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import or_, select
 
 from lead_router import publishers, rules
-from lead_router.duplicates import find_duplicate
 from lead_router.enrichment.facts import CompanyFacts
 from lead_router.models import Lead, LeadHistory
-from lead_router.routing import assign
-from lead_router.routing_rules import LeadFacts
+from lead_router.routing import Assignment, assign
+from lead_router.routing_rules import LeadFacts, RouteMatch
 from lead_router.schemas import LeadIn
 from salesrail.http.problems import invalid_field
 from salesrail.text.company_names import company_block, company_region, normalize_company_name
@@ -37,6 +34,25 @@ UnitOfWorkFactory = Callable[[], AbstractAsyncContextManager[UnitOfWork]]
 class Intake:
     lead: Lead
     created: bool
+
+
+@dataclass
+class NewLead:
+    """A validated, enriched lead waiting for its transaction."""
+
+    lead: Lead
+    scoped_key: str | None
+    company_region: str | None
+    enrichment_status: str
+    future: asyncio.Future[Intake] = field(repr=False, default=None)  # type: ignore[assignment]
+
+    def replay_keys(self) -> list[tuple[str, ...]]:
+        keys: list[tuple[str, ...]] = []
+        if self.scoped_key is not None:
+            keys.append(("key", self.scoped_key))
+        if self.lead.external_id is not None:
+            keys.append(("ext", self.lead.source, self.lead.external_id))
+        return keys
 
 
 @dataclass(frozen=True)
@@ -75,8 +91,8 @@ async def receive_lead(
     except rules.FutureReceivedAt as exc:
         raise invalid_field("received_at", str(exc), code="future") from exc
 
+    # Outside any transaction: a slow registry must not hold database locks.
     lead_id = str(uuid.uuid4())
-    # Outside the transaction: a slow registry must not hold database locks.
     outcome = await context.enricher.enrich(
         lead_id=lead_id,
         company_name=lead_in.company_name,
@@ -85,57 +101,33 @@ async def receive_lead(
     )
     place = locate(lead_in.city)
     company_key = normalize_company_name(lead_in.company_name)
-    try:
-        async with unit_of_work() as uow:
-            await _one_intake_per_customer(uow, lead_in.phone, company_block(company_key))
-            existing = await _find_replay(uow, lead_in, scoped_key)
-            if existing is not None:
-                return Intake(existing, created=False)
-            lead = Lead(
-                id=lead_id,
-                **lead_in.model_dump(exclude={"received_at"}),
-                idempotency_key=scoped_key,
-                company_key=company_key,
-                company_block=company_block(company_key),
-                city_name=place.city_name,
-                province=place.province,
-                enrichment=outcome.facts.model_dump(mode="json") if outcome.facts else {},
-                enrichment_status=outcome.status,
-                received_at=received_at,
-                created_at=uow.now(),
-                created_by=caller,
-                status="pending",
-                route="",
-            )
-            _score(lead, context, now=uow.now())
-            duplicate = await find_duplicate(
-                uow.session,
-                phone=lead.phone,
-                company_key=company_key,
-                company_block=lead.company_block,
-                since=received_at - timedelta(days=context.settings.duplicate_window_days),
-                threshold=context.settings.duplicate_name_threshold,
-                company_region=company_region(lead_in.company_name),
-            )
-            uow.session.add(lead)
-            await uow.publish(publishers.lead_received(lead))
-            history(uow, lead, "received", caller, source=lead.source, enrichment=outcome.status)
-            if duplicate is not None:
-                await _mark_duplicate(uow, lead, duplicate)
-            else:
-                await route_lead(uow, lead, context=context, by=caller)
-            await uow.session.flush()
-            return Intake(lead, created=True)
-    except IntegrityError:
-        # A concurrent retry of the same lead committed first: answer with its result.
-        async with unit_of_work() as uow:
-            existing = await _find_replay(uow, lead_in, scoped_key)
-        if existing is None:
-            raise
-        return Intake(existing, created=False)
+    lead = Lead(
+        id=lead_id,
+        **lead_in.model_dump(exclude={"received_at"}),
+        idempotency_key=scoped_key,
+        company_key=company_key,
+        company_block=company_block(company_key),
+        city_name=place.city_name,
+        province=place.province,
+        enrichment=outcome.facts.model_dump(mode="json") if outcome.facts else {},
+        enrichment_status=outcome.status,
+        received_at=received_at,
+        created_at=context.clock.now(),
+        created_by=caller,
+        status="pending",
+        route="",
+    )
+    return await context.intake.submit(
+        NewLead(
+            lead=lead,
+            scoped_key=scoped_key,
+            company_region=company_region(lead_in.company_name),
+            enrichment_status=outcome.status,
+        )
+    )
 
 
-def _score(lead: Lead, context: LeadRouterContext, *, now: Any) -> None:
+def score_lead(lead: Lead, context: LeadRouterContext, *, now: Any) -> None:
     scoring = context.rulebook.scoring
     assert scoring is not None
     card = scoring.score(
@@ -170,30 +162,56 @@ async def route_lead(
     `announce_pool=False` when the caller already announced the lead's return to the pool."""
     routing = context.rulebook.routing
     assert routing is not None
-    match = routing.match(
-        LeadFacts(
-            city=lead.city_name,
-            province=lead.province,
-            category=lead.category,
-            grade=lead.grade,
-            source=lead.source,
-            score=lead.score,
-            tags=tuple(lead.tags),
-        )
+    match = routing.match(facts_for_routing(lead))
+    decision = await assign(uow, match, exclude=exclude)
+    await apply_decision(
+        uow,
+        lead,
+        match,
+        decision,
+        version=routing.version,
+        by=by,
+        previous_owner_id=previous_owner_id,
+        announce_pool=announce_pool,
     )
-    assignment = await assign(uow, match, exclude=exclude)
-    lead.route = assignment.trace
+
+
+def facts_for_routing(lead: Lead) -> LeadFacts:
+    return LeadFacts(
+        city=lead.city_name,
+        province=lead.province,
+        category=lead.category,
+        grade=lead.grade,
+        source=lead.source,
+        score=lead.score,
+        tags=tuple(lead.tags),
+    )
+
+
+async def apply_decision(
+    uow: UnitOfWork,
+    lead: Lead,
+    match: RouteMatch,
+    decision: Assignment,
+    *,
+    version: int,
+    by: str,
+    previous_owner_id: str | None = None,
+    announce_pool: bool = True,
+) -> None:
+    """Record a routing decision on the lead, with its events and history."""
+    lead.route = decision.trace
     lead.route_rule = match.rule.name if match.rule else None
-    lead.owner_id, lead.team_id = assignment.owner_id, assignment.team_id
-    if assignment.owner_id is None:
+    lead.owner_id, lead.team_id = decision.owner_id, decision.team_id
+    if decision.owner_id is None:
         lead.status, lead.assigned_at = "pooled", None
         if announce_pool:
             await uow.publish(
                 publishers.lead_pooled(
-                    lead, reason=assignment.trace, previous_owner_id=previous_owner_id
+                    lead, reason=decision.trace, previous_owner_id=previous_owner_id
                 )
             )
-        history(uow, lead, "pooled", by, route=assignment.trace, rules_version=routing.version)
+        history(uow, lead, "pooled", by, route=decision.trace, rules_version=version)
         return
     lead.status, lead.assigned_at = "routed", uow.now()
     await uow.publish(publishers.lead_routed(lead, previous_owner_id=previous_owner_id))
@@ -204,12 +222,12 @@ async def route_lead(
         "routed",
         by,
         owner_id=lead.owner_id,
-        route=assignment.trace,
-        rules_version=routing.version,
+        route=decision.trace,
+        rules_version=version,
     )
 
 
-async def _mark_duplicate(uow: UnitOfWork, lead: Lead, duplicate: Any) -> None:
+async def mark_duplicate(uow: UnitOfWork, lead: Lead, duplicate: Any) -> None:
     """Linked to the first lead and its owner; never a second rep for the same customer."""
     lead.status = "duplicate"
     lead.duplicate_of = duplicate.lead_id
@@ -232,17 +250,6 @@ async def _mark_duplicate(uow: UnitOfWork, lead: Lead, duplicate: Any) -> None:
     history(uow, lead, "duplicate", "system", duplicate_of=duplicate.lead_id, matched_on=how)
 
 
-async def _one_intake_per_customer(uow: UnitOfWork, phone: str, block: str) -> None:
-    """Serialise intakes that could be the same customer, so two copies arriving at once
-    cannot both miss each other and go to two reps. SQLite already serialises writers."""
-    if uow.session.get_bind().dialect.name != "postgresql":
-        return
-    for key in sorted({f"phone:{phone}", f"company:{block}"}):
-        await uow.session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key}
-        )
-
-
 async def _find_replay(uow: UnitOfWork, lead_in: LeadIn, scoped_key: str | None) -> Lead | None:
     matches = []
     if scoped_key is not None:
@@ -260,7 +267,7 @@ async def _rescore(
     before = (lead.score, lead.grade)
     lead.enrichment = facts.model_dump(mode="json")
     lead.enrichment_status = "complete"
-    _score(lead, context, now=uow.now())
+    score_lead(lead, context, now=uow.now())
     history(uow, lead, "rescored", "enrichment", score=lead.score, grade=lead.grade)
     if (lead.score, lead.grade) != before:
         await uow.publish(publishers.lead_rescored(lead, previous=before))
