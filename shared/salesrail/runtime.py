@@ -134,6 +134,8 @@ class ServiceRuntime:
                 max_deliver=s.consumer_max_deliver,
                 backoff_s=s.consumer_backoff_s,
                 ack_wait_s=s.consumer_ack_wait_s,
+                give_up_after=s.consumer_give_up_after,
+                outage_retry_s=s.consumer_outage_retry_s,
             )
             for consumer in self.consumers
         ]

@@ -56,6 +56,10 @@ class ServiceSettings(BaseSettings):
     consumer_max_deliver: int = 8
     consumer_backoff_s: list[float] = Field(default_factory=lambda: [0.5, 2, 10, 30, 120, 600])
     consumer_ack_wait_s: float = 60.0
+    # While the database is away, messages wait (retried every outage_retry_s) instead of
+    # being dead-lettered; only one redelivered this often is given up (it keeps killing us).
+    consumer_outage_retry_s: float = 30.0
+    consumer_give_up_after: int = 1000
 
     # People authenticate with JWTs from the company's identity provider.
     jwt_secret: SecretStr | None = None

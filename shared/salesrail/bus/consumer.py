@@ -31,6 +31,13 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from prometheus_client import Counter
 from pydantic import ValidationError
 from sqlalchemy import insert, select
+from sqlalchemy.exc import (
+    DBAPIError,
+    DisconnectionError,
+    InterfaceError,
+    OperationalError,
+    StatementError,
+)
 
 from salesrail.bus.tables import processed_events
 from salesrail.clock import Clock
@@ -103,6 +110,8 @@ class EventConsumer:
         max_deliver: int,
         backoff_s: list[float],
         ack_wait_s: float,
+        give_up_after: int = 1000,
+        outage_retry_s: float = 30.0,
     ) -> PullLoop:
         """A loop that fetches this consumer's messages and applies them; start it to run."""
         runner = _ConsumerRunner(
@@ -112,6 +121,8 @@ class EventConsumer:
             clock=clock,
             max_deliver=max_deliver,
             backoff_s=backoff_s,
+            give_up_after=give_up_after,
+            outage_retry_s=outage_retry_s,
         )
         config = ConsumerConfig(
             durable_name=self.name,
@@ -152,18 +163,23 @@ class _ConsumerRunner:
         clock: Clock,
         max_deliver: int,
         backoff_s: list[float],
+        give_up_after: int = 1000,
+        outage_retry_s: float = 30.0,
     ) -> None:
         self.consumer = consumer
         self.unit_of_work = unit_of_work
         self.js = js
         self.clock = clock
         self.max_deliver = max_deliver
+        self.give_up_after = max(give_up_after, max_deliver)
+        self.outage_retry_s = outage_retry_s
         self.backoff_s = backoff_s or [1.0]
 
     async def process(self, messages: list[Msg]) -> None:
         ready: list[tuple[Msg, Envelope]] = []
         for message in messages:
-            if _deliveries(message) > self.max_deliver:
+            if _deliveries(message) > self.give_up_after:
+                # Redelivered this often without an answer: it keeps killing or hanging us.
                 await self._dead_letter(message, "exceeded max deliveries without an answer")
                 continue
             try:
@@ -193,11 +209,14 @@ class _ConsumerRunner:
             return
         except Exception as exc:
             attempt = _deliveries(message)
-            reason = f"{type(exc).__name__}: {exc}"
-            if attempt >= self.max_deliver:
+            reason = _reason(exc)
+            outage = is_outage(exc)
+            if attempt >= (self.give_up_after if outage else self.max_deliver):
                 await self._dead_letter(message, f"failed {attempt} times; last: {reason}")
                 return
             delay = self.backoff_s[min(attempt - 1, len(self.backoff_s) - 1)]
+            if outage:  # not the message's fault: keep it until the database is back
+                delay = min(delay, self.outage_retry_s)
             log.warning(
                 "consumer.retry",
                 consumer=self.consumer.name,
@@ -234,7 +253,8 @@ class _ConsumerRunner:
             try:
                 data = route.model.model_validate(envelope.data)
             except ValidationError as exc:
-                raise PoisonMessage(f"invalid {envelope.type} data: {exc}") from exc
+                errors = exc.errors(include_input=False, include_url=False)
+                raise PoisonMessage(f"invalid {envelope.type} data: {errors}") from exc
         await route.handler(uow, envelope, data)
         EVENTS_CONSUMED.labels(self.consumer.name, envelope.type).inc()
 
@@ -262,6 +282,24 @@ class _ConsumerRunner:
             deliveries=meta.num_delivered,
             reason=reason[:500],
         )
+
+
+def is_outage(exc: BaseException) -> bool:
+    """The database (or network) is away: no fault of the message, so never dead-letter it."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(
+        exc, OperationalError | InterfaceError | DisconnectionError | OSError | TimeoutError
+    )
+
+
+def _reason(exc: BaseException) -> str:
+    """Why, without the statement's parameters or the input (they may hold personal data)."""
+    if isinstance(exc, StatementError) and exc.orig is not None:
+        return f"{type(exc).__name__}: {type(exc.orig).__name__}: {exc.orig}"[:2000]
+    if isinstance(exc, ValidationError):
+        return f"ValidationError: {exc.errors(include_input=False, include_url=False)}"[:2000]
+    return f"{type(exc).__name__}: {exc}"[:2000]
 
 
 def _deliveries(message: Msg) -> int:

@@ -99,12 +99,12 @@ _LEGAL_LATIN = (
 )
 # A whole word at the end, followed by punctuation only: "acme co, ltd" -> "acme".
 _LEGAL_LATIN_RE = re.compile(
-    r"(?<![a-z0-9])(?:%s)[^a-z0-9\u3400-\u9fff]*$" % "|".join(_LEGAL_LATIN)
+    r"(?<![a-z0-9])(?:%s)[^a-z0-9\u3400-\u9fff]*$" % "|".join(_LEGAL_LATIN)  # noqa: UP031
 )
 _BRANCH_ZH = ("分公司", "分厂", "办事处", "营业部", "分店")
 _BRANCH_WORDS = (*_BRANCH_ZH, "branchoffice", "branch")
 # A branch after the company: 某某有限公司杭州分公司 (group 1 is where the branch is).
-_BRANCH_RE = re.compile(r"(?<=公司|集团)([^()]{0,20}?)(?:%s)$" % "|".join(_BRANCH_ZH))
+_BRANCH_RE = re.compile(r"(?<=公司|集团)([^()]{0,20}?)(?:%s)$" % "|".join(_BRANCH_ZH))  # noqa: UP031
 _MARKERS = frozenset(
     {"中国", "china", "集团", "group", "总部", "总公司", "有限合伙", "普通合伙", "特殊普通合伙"}
 )

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 import nats
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from salesrail.bus.consumer import REASON_HEADER, EventConsumer
 from salesrail.events.catalog import LeadReceived, LeadRouted
@@ -29,6 +30,7 @@ class PlumbingSettings(ServiceSettings):
 
 
 SLOW_HANDLER_STARTED = asyncio.Event()
+OUTAGE = {"failures_left": 0}
 
 
 def make_consumer() -> EventConsumer:
@@ -38,6 +40,9 @@ def make_consumer() -> EventConsumer:
     async def route(uow: UnitOfWork, _envelope: Any, lead: LeadReceived) -> None:
         if lead.company_name == "poison":
             raise RuntimeError("the registry is on fire")
+        if lead.company_name == "outage" and OUTAGE["failures_left"] > 0:
+            OUTAGE["failures_left"] -= 1
+            raise OperationalError("SELECT 1", {}, ConnectionRefusedError("database is away"))
         if lead.company_name == "slow":
             SLOW_HANDLER_STARTED.set()
             await asyncio.sleep(1.5)
@@ -183,3 +188,18 @@ async def test_stopping_finishes_the_message_in_flight_and_acknowledges_it(
     # The slow event (stream sequence 1) was acknowledged; nothing is left half-done.
     assert info.ack_floor.stream_seq == 1
     assert info.num_ack_pending == 0
+
+
+async def test_a_database_outage_longer_than_max_deliver_loses_no_event(
+    service: ServiceRuntime, fresh_nats_url: str
+) -> None:
+    OUTAGE["failures_left"] = 6  # max_deliver is 3: a real failure would be parked by now
+    event = envelope("outage")
+    await publish(fresh_nats_url, event)
+
+    routed = await wait_for_messages(fresh_nats_url, "salesrail.lead.routed", timeout_s=30)
+    dead = await wait_for_messages(fresh_nats_url, f"salesrail.dlq.{CONSUMER}", timeout_s=1)
+
+    assert routed_lead_ids(routed) == [event["data"]["lead_id"]]
+    assert dead == []
+    assert OUTAGE["failures_left"] == 0
