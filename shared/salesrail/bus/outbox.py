@@ -11,12 +11,13 @@ window.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import datetime
 
 import structlog
 from nats.js import JetStreamContext
-from sqlalchemy import insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Session
 
 from salesrail.bus.tables import outbox
@@ -30,6 +31,7 @@ log = structlog.get_logger(__name__)
 
 _STAGED = "salesrail.outbox.staged"
 _QUEUE = "salesrail.outbox.queue"
+_RELAY_LOCK_ID = 7_316_552  # one publishing relay per database
 
 
 class Outbox:
@@ -100,6 +102,7 @@ class OutboxRelay:
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.published_total = 0
+        self._leadership: AsyncConnection | None = None
         db.on_commit(self._after_commit)
 
     def _after_commit(self, session: Session) -> None:
@@ -127,7 +130,9 @@ class OutboxRelay:
             except Exception as exc:  # broker or database away: keep the rows, try again later
                 log.warning("outbox.relay_failed", error=repr(exc), retry_in_s=backoff)
                 backoff = min(backoff * 2, 30.0)
+                await self._resign()
             if self._stopping:
+                await self._resign()
                 return
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=backoff)
@@ -136,7 +141,15 @@ class OutboxRelay:
             self._wake.clear()
 
     async def flush(self) -> int:
-        """Publish one batch of unsent events in order; returns how many were published."""
+        """Publish one batch of unsent events in order; returns how many were published.
+
+        No transaction is open while waiting for NATS (SQLite would hold its only write lock):
+        read, publish, then mark. A crash between publish and mark re-sends the batch, which
+        JetStream drops as duplicates. On PostgreSQL one relay per database publishes (the
+        leader, by advisory lock), so replicas cannot interleave and break the order.
+        """
+        if not await self._lead():
+            return 0
         async with self.db.transaction() as session:
             rows = (
                 await session.execute(
@@ -144,20 +157,20 @@ class OutboxRelay:
                     .where(outbox.c.sent_at.is_(None))
                     .order_by(outbox.c.seq)
                     .limit(self.batch_size)
-                    .with_for_update(skip_locked=True)
                 )
             ).all()
-            if not rows:
-                return 0
-            crash_point("relay.before_publish")
-            futures = [
-                await self.js.publish_async(
-                    row.subject, row.payload, headers={"Nats-Msg-Id": row.event_id}
-                )
-                for row in rows
-            ]
-            await asyncio.wait_for(asyncio.gather(*futures), timeout=self.publish_timeout_s)
-            crash_point("relay.after_publish")
+        if not rows:
+            return 0
+        crash_point("relay.before_publish")
+        futures = [
+            await self.js.publish_async(
+                row.subject, row.payload, headers={"Nats-Msg-Id": row.event_id}
+            )
+            for row in rows
+        ]
+        await asyncio.wait_for(asyncio.gather(*futures), timeout=self.publish_timeout_s)
+        crash_point("relay.after_publish")
+        async with self.db.transaction() as session:
             await session.execute(
                 update(outbox)
                 .where(outbox.c.seq.in_([row.seq for row in rows]))
@@ -165,3 +178,40 @@ class OutboxRelay:
             )
         self.published_total += len(rows)
         return len(rows)
+
+    async def _lead(self) -> bool:
+        """True while this relay holds its database's relay lock (always, on SQLite)."""
+        if self.db.is_sqlite:
+            return True
+        if self._leadership is not None:
+            if not self._leadership.closed and not self._leadership.invalidated:
+                return True
+            await self._resign()
+        connection = await self.db.engine.connect()
+        try:
+            got = await connection.scalar(
+                text("SELECT pg_try_advisory_lock(:id)"), {"id": _RELAY_LOCK_ID}
+            )
+            await connection.commit()  # the lock is the session's: no transaction left open
+        except Exception:
+            await connection.close()
+            raise
+        if not got:
+            await connection.close()
+            return False
+        self._leadership = connection
+        return True
+
+    async def _resign(self) -> None:
+        connection, self._leadership = self._leadership, None
+        if connection is None:
+            return
+        try:
+            # A pooled connection outlives close(): give the lock back explicitly.
+            await connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": _RELAY_LOCK_ID})
+            await connection.commit()
+        except Exception:
+            with contextlib.suppress(Exception):
+                await connection.invalidate()  # a dead session's locks died with it
+        with contextlib.suppress(Exception):
+            await connection.close()

@@ -144,3 +144,25 @@ async def test_housekeeping_trims_old_plumbing_rows_and_keeps_unsent_events(
         assert kept_seen == {"seen-today"}
     finally:
         await db.dispose()
+
+
+async def test_one_relay_per_database_publishes_and_another_takes_over_when_it_goes(
+    postgres_url: str,
+) -> None:
+    from salesrail.bus.outbox import OutboxRelay
+    from salesrail.clock import system_clock
+
+    first_db, second_db = Database(postgres_url), Database(postgres_url)
+    try:
+        first = OutboxRelay(db=first_db, js=None, clock=system_clock)  # type: ignore[arg-type]
+        second = OutboxRelay(db=second_db, js=None, clock=system_clock)  # type: ignore[arg-type]
+        assert await first._lead() is True
+        assert await second._lead() is False
+        assert await first._lead() is True  # still the leader
+        await first._resign()  # a replica stops (or its connection dies)
+        assert await second._lead() is True
+        assert await first._lead() is False
+        await second._resign()
+    finally:
+        await first_db.dispose()
+        await second_db.dispose()
