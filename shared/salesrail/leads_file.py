@@ -10,7 +10,15 @@ import hashlib
 import io
 import re
 import zipfile
-from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Generator,
+    Iterable,
+    Iterator,
+)
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import IO, Any
@@ -21,6 +29,15 @@ from openpyxl.utils.exceptions import InvalidFileException
 
 MAX_BYTES = 20 * 1024 * 1024
 MAX_ROWS = 50_000
+# This many blank rows one after another end the data: what follows is not read at all.
+BLANK_RUN_END = 1_000
+# An .xlsx unpacking to more than this, or any part of it packed tighter than this, is refused
+# before it is opened (a zip bomb would exhaust memory: openpyxl reads sharedStrings whole).
+MAX_UNPACKED_BYTES = 200 * 1024 * 1024
+MAX_PACKING_RATIO = 100
+_RATIO_CHECKED_FROM = 1024 * 1024  # smaller parts are harmless, however well they pack
+# Rows parsed per trip to a worker thread by `rows_off_loop`.
+ROWS_PER_CHUNK = 200
 # A naive time in a file from a Chinese sales team is local time there.
 LOCAL_ZONE = ZoneInfo("Asia/Shanghai")
 REQUIRED = ("company_name", "contact_name", "phone", "city", "category")
@@ -138,22 +155,40 @@ class LeadsFile:
             raw.close()  # the CSV text wrapper lets go of the file before the next read
 
     def rows(self) -> Generator[Row, None, None]:
-        """The data rows below the header; rows with nothing in a known column are skipped."""
+        """The data rows below the header; rows with nothing in a known column are skipped.
+        `BLANK_RUN_END` blank rows one after another end the data."""
+        for _number, row in self._lines():
+            if row is not None:
+                yield row
+
+    def count_rows(self, limit: int = MAX_ROWS) -> int:
+        """How many data rows there are; TooManyRows when more than `limit` lines below the
+        header, blank ones included, come before the end of the data (the file is read once)."""
+        count = 0
+        for number, row in self._lines():
+            if row is None:
+                continue  # blank lines count once a row follows them: trailing ones do not
+            if number - self.header.number > limit:
+                raise TooManyRows(f"the file has more than {limit} rows; split it")
+            count += 1
+        return count
+
+    def _lines(self) -> Generator[tuple[int, Row | None], None, None]:
+        """Each line below the header up to the end of the data: its Row, or None when there
+        is nothing in a known column."""
+        blank_run = 0
         for number, cells in self._raw_rows():
             if number <= self.header.number:
                 continue
             values = _values_of(cells, self.header.columns)
             if values:
-                yield Row(number, values)
-
-    def count_rows(self, limit: int = MAX_ROWS) -> int:
-        """How many data rows there are; TooManyRows past `limit` (the file is read once)."""
-        count = 0
-        for _row in self.rows():
-            count += 1
-            if count > limit:
-                raise TooManyRows(f"the file has more than {limit} rows; split it")
-        return count
+                blank_run = 0
+                yield number, Row(number, values)
+                continue
+            blank_run = 0 if any(_text(c) for c in cells) else blank_run + 1
+            if blank_run >= BLANK_RUN_END:
+                return
+            yield number, None
 
     def close(self) -> None:
         if self._workbook is not None:
@@ -181,6 +216,26 @@ class LeadsFile:
 def open_leads_file(binary: IO[bytes]) -> LeadsFile:
     """Open a seekable binary file as leads; LeadsFileError when it is not a file of leads."""
     return LeadsFile(binary)
+
+
+async def rows_off_loop(rows: Iterator[Row], chunk: int = ROWS_PER_CHUNK) -> AsyncIterator[Row]:
+    """`rows`, parsed `chunk` at a time in a worker thread: the event loop never parses."""
+    while True:
+        reading = asyncio.ensure_future(asyncio.to_thread(_take, rows, chunk))
+        try:
+            batch = await asyncio.shield(reading)
+        except asyncio.CancelledError:
+            # The thread finishes its chunk before the caller closes the rows and the file.
+            await asyncio.wait([reading])
+            raise
+        for row in batch:
+            yield row
+        if len(batch) < chunk:
+            return
+
+
+def _take(rows: Iterator[Row], count: int) -> list[Row]:
+    return [row for _, row in zip(range(count), rows, strict=False)]
 
 
 def file_digest(binary: IO[bytes]) -> str:
@@ -214,7 +269,7 @@ def same_lead_keys(row: Row) -> tuple[str, ...]:
 
 
 async def for_each_row(
-    rows: Iterable[Row],
+    rows: Iterable[Row] | AsyncIterable[Row],
     work: Callable[[Row], Awaitable[None]],
     *,
     concurrency: int,
@@ -245,16 +300,17 @@ async def for_each_row(
                 del latest[key]
 
     try:
-        for row in rows:
-            if failures or stopped():
-                break
-            await slots.acquire()
-            keys = same_lead_keys(row)
-            task = asyncio.create_task(run(row, {latest[k] for k in keys if k in latest}))
-            running.add(task)
-            task.add_done_callback(lambda t, keys=keys: forget(t, keys))  # type: ignore[misc]
-            for key in keys:
-                latest[key] = task
+        async with contextlib.aclosing(_each(rows)) as each:
+            async for row in each:
+                if failures or stopped():
+                    break
+                await slots.acquire()
+                keys = same_lead_keys(row)
+                task = asyncio.create_task(run(row, {latest[k] for k in keys if k in latest}))
+                running.add(task)
+                task.add_done_callback(lambda t, keys=keys: forget(t, keys))  # type: ignore[misc]
+                for key in keys:
+                    latest[key] = task
         await asyncio.gather(*running)
     finally:
         for task in running:
@@ -262,6 +318,15 @@ async def for_each_row(
         await asyncio.gather(*running, return_exceptions=True)
     if failures:
         raise failures[0]
+
+
+async def _each(rows: Iterable[Row] | AsyncIterable[Row]) -> AsyncIterator[Row]:
+    if isinstance(rows, AsyncIterable):
+        async for row in rows:
+            yield row
+    else:
+        for row in rows:
+            yield row
 
 
 def missing_columns_message(missing: tuple[str, ...]) -> str:
@@ -285,10 +350,36 @@ def _sniff_format(binary: IO[bytes]) -> str:
 
 
 def _open_workbook(binary: IO[bytes]) -> Any:
+    _refuse_zip_bomb(binary)
     try:
         return openpyxl.load_workbook(binary, read_only=True, data_only=True)
     except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError) as exc:
         raise LeadsFileError(f"the file is not a readable .xlsx workbook ({exc})") from exc
+
+
+def _refuse_zip_bomb(binary: IO[bytes]) -> None:
+    """Sizes from the archive's directory; Python's zipfile never unpacks past them."""
+    binary.seek(0)
+    try:
+        with zipfile.ZipFile(binary) as archive:
+            parts = archive.infolist()
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise LeadsFileError(f"the file is not a readable .xlsx workbook ({exc})") from exc
+    finally:
+        binary.seek(0)
+    if sum(p.file_size for p in parts) > MAX_UNPACKED_BYTES:
+        raise LeadsFileError(
+            f"the workbook unpacks to more than {MAX_UNPACKED_BYTES // (1024 * 1024)} MB; "
+            "split it or save it as CSV"
+        )
+    for part in parts:
+        if part.file_size >= _RATIO_CHECKED_FROM and (
+            part.file_size > MAX_PACKING_RATIO * part.compress_size
+        ):
+            raise LeadsFileError(
+                f"the workbook's part {part.filename} is packed more than {MAX_PACKING_RATIO} "
+                "times tighter than a spreadsheet can be; it is not read"
+            )
 
 
 def _xlsx_rows(workbook: Any) -> Iterator[tuple[int, list[Any]]]:
@@ -355,10 +446,14 @@ def _csv_rows(binary: IO[bytes], encoding: str, delimiter: str) -> Iterator[tupl
 
 
 def _find_header(raw_rows: Iterator[tuple[int, list[Any]]]) -> Header:
-    seen = 0
+    seen = blank = 0
     for number, cells in raw_rows:
         if not any(_text(c) for c in cells):
+            blank += 1
+            if blank >= BLANK_RUN_END:
+                break
             continue
+        blank = 0
         header = _header_of(number, cells)
         if header.columns:
             missing = tuple(f for f in REQUIRED if f not in {c.field for c in header.columns})

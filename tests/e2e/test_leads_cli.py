@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from salesrail.cluster import SERVICES
 from salesrail.embedded_nats import free_port
@@ -149,3 +154,147 @@ async def test_nothing_processed_exits_1(service: ServiceProcess, tmp_path: Path
     assert "cannot open" in missing.stderr
     assert nobody.returncode == 1
     assert "cannot reach lead-router" in nobody.stderr
+
+
+# A stand-in lead-router: (method, path) -> (status, body); a callable gets the request JSON.
+Answer = tuple[int, Any]
+Routes = dict[tuple[str, str], Answer | Callable[[Any], Answer]]
+
+
+@pytest.fixture
+def fake_router() -> Iterator[tuple[Routes, list[tuple[str, str]], str]]:
+    routes: Routes = {("GET", "/healthz"): (200, {"status": "ok"})}
+    seen: list[tuple[str, str]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *_args: object) -> None:
+            pass
+
+        def answer(self) -> None:
+            length = int(self.headers.get("content-length") or 0)
+            request = json.loads(self.rfile.read(length) or b"null")
+            seen.append((self.command, self.path))
+            found = routes.get((self.command, self.path), (404, {"detail": "no such route"}))
+            status, body = found(request) if callable(found) else found
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_PUT = answer
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield routes, seen, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def run_cli(*args: str) -> Any:
+    from salesrail.cli.main import app
+
+    env = {"SALESRAIL_API_KEY": "srk_test", "COLUMNS": "160"}
+    return CliRunner().invoke(app, list(args), env=env)
+
+
+def test_an_unexpected_answer_fails_its_row_and_the_import_goes_on(
+    fake_router: tuple[Routes, list[tuple[str, str]], str], tmp_path: Path
+) -> None:
+    routes, _seen, url = fake_router
+
+    def intake(lead: dict[str, Any]) -> Answer:
+        if lead["external_id"] == "cli-2":
+            return 200, b"<html>a proxy says hello</html>"  # a 200 that is not JSON
+        return 201, {"id": f"lead-{lead['external_id']}", "status": "routed"}
+
+    routes[("POST", "/v1/leads")] = intake
+    leads = tmp_path / "leads.csv"
+    leads.write_text("".join(FILE.splitlines(keepends=True)[:3]), encoding="utf-8")
+    report = tmp_path / "report.csv"
+
+    result = run_cli("leads", "import", str(leads), "--url", url, "--report", str(report))
+
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert result.exit_code == 1  # a row got no usable answer: run it again
+    assert count_of(result.stdout, "created") == 1
+    assert count_of(result.stdout, "failed") == 1
+    rows = report_rows(report)
+    assert (rows[2]["status"], rows[3]["status"]) == ("created", "failed")
+    assert "JSONDecodeError" in rows[3]["errors"]
+
+
+def test_report_cells_a_spreadsheet_would_run_as_formulas_are_quoted(
+    fake_router: tuple[Routes, list[tuple[str, str]], str], tmp_path: Path
+) -> None:
+    routes, _seen, url = fake_router
+
+    def intake(lead: dict[str, Any]) -> Answer:
+        if lead["external_id"] == "cli-1":
+            return 201, {"id": '=HYPERLINK("http://evil","x")', "status": "+routed"}
+        problem = {"detail": "bad", "errors": [{"field": "@phone", "message": "-1"}]}
+        return 422, problem
+
+    routes[("POST", "/v1/leads")] = intake
+    leads = tmp_path / "leads.csv"
+    leads.write_text("".join(FILE.splitlines(keepends=True)[:3]), encoding="utf-8")
+    report = tmp_path / "report.csv"
+
+    result = run_cli("leads", "import", str(leads), "--url", url, "--report", str(report))
+
+    assert result.exit_code == 0, result.stdout + result.stderr
+    rows = report_rows(report)
+    assert rows[2]["lead_id"] == '\'=HYPERLINK("http://evil","x")'
+    assert rows[2]["lead_status"] == "'+routed"
+    assert rows[3]["errors"] == "'@phone: -1"
+    assert rows[3]["status"] == "refused"
+
+
+def put_count(seen: list[tuple[str, str]]) -> int:
+    return sum(1 for method, _ in seen if method == "PUT")
+
+
+@pytest.mark.parametrize(
+    ("reps", "rules"),
+    [
+        ([{"id": "rep-a"}], {"version": 1, "yaml": "rules: []"}),
+        ([], {"version": 2, "yaml": "rules:\n  - name: r\n    assign: {pool: public}\n"}),
+    ],
+    ids=["has-reps", "has-rules"],
+)
+def test_the_demo_refuses_an_instance_in_use_unless_told_yes(
+    fake_router: tuple[Routes, list[tuple[str, str]], str], reps: list[Any], rules: Any
+) -> None:
+    routes, seen, url = fake_router
+    routes[("GET", "/v1/reps")] = (200, reps)
+    routes[("GET", "/v1/rules/routing")] = (200, rules)
+    routes[("POST", "/v1/leads")] = (201, {"id": "l", "status": "routed"})
+    for path in ("/v1/teams/east-china", "/v1/teams/south-china", "/v1/rules/routing"):
+        routes[("PUT", path)] = (200, {})
+
+    refused = run_cli("demo", "--url", url)
+    assert refused.exit_code == 2, refused.stdout + refused.stderr
+    assert "--yes" in refused.stderr and "in use" in refused.stderr
+    assert put_count(seen) == 0 and ("POST", "/v1/leads") not in seen
+
+    forced = run_cli("demo", "--url", url, "--yes")
+    assert forced.exit_code == 0, forced.stdout + forced.stderr
+    assert ("PUT", "/v1/rules/routing") in seen
+
+
+def test_the_demo_runs_on_a_fresh_instance(
+    fake_router: tuple[Routes, list[tuple[str, str]], str],
+) -> None:
+    routes, seen, url = fake_router
+    routes[("GET", "/v1/reps")] = (200, [])
+    routes[("GET", "/v1/rules/routing")] = (200, {"version": 2, "yaml": "rules: []\n"})
+    routes[("POST", "/v1/leads")] = (201, {"id": "l", "status": "routed"})
+
+    result = run_cli("demo", "--url", url)
+
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert ("PUT", "/v1/rules/routing") in seen

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable
-from contextlib import closing
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
+from contextlib import aclosing, closing
 from typing import IO, Any, Literal
 
 import structlog
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
+from starlette.types import Message
 
 from lead_router import service
 from lead_router.schemas import LeadIn
@@ -28,6 +29,7 @@ from salesrail.leads_file import (
     for_each_row,
     open_leads_file,
     row_idempotency_key,
+    rows_off_loop,
 )
 
 log = structlog.get_logger(__name__)
@@ -125,7 +127,8 @@ def receiver(request: Request, caller: Principal) -> Receive:
 
 async def import_upload(request: Request, caller: Principal) -> ImportReport:
     """Import the multipart upload: field `file`, optional `source` for rows without one."""
-    _refuse_declared_size(request)
+    declared = _refuse_declared_size(request)
+    request = _body_limited(request, declared)
     async with request.form(max_files=1, max_fields=10) as form:
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
@@ -142,16 +145,18 @@ async def import_file(binary: IO[bytes], *, receive: Receive, default_source: st
     """Check the whole file first (readable, header, limits), then import it row by row."""
     # Hashing and counting read the whole file: off the event loop.
     digest, leads = await asyncio.to_thread(_open_checked, binary)
-    # The row reader goes before the file does, however the import ends.
+    # The row reader goes before the file does, however the import ends; rows are parsed in a
+    # worker thread, a chunk at a time, so a slow file never blocks the event loop.
     with leads, closing(leads.rows()) as rows:
-        results = await import_rows(
-            rows, receive=receive, digest=digest, default_source=default_source
-        )
+        async with aclosing(rows_off_loop(rows)) as parsed:
+            results = await import_rows(
+                parsed, receive=receive, digest=digest, default_source=default_source
+            )
         return ImportReport(file=_file_info(leads, digest), totals=totals_of(results), rows=results)
 
 
 async def import_rows(
-    rows: Iterable[Row],
+    rows: Iterable[Row] | AsyncIterable[Row],
     *,
     receive: Receive,
     digest: str,
@@ -281,11 +286,37 @@ def _default_source(value: object) -> str:
     return source
 
 
-def _refuse_declared_size(request: Request) -> None:
-    """Refuse an oversized upload from its Content-Length, before reading a byte of it."""
+def _refuse_declared_size(request: Request) -> int:
+    """Refuse an oversized upload from its Content-Length, before reading a byte of it; an
+    upload without one (chunked) would be spooled whole before its size is known: 411."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BYTES + _MULTIPART_SLACK:
+    if not declared.isdigit():
+        raise ProblemError(
+            411,
+            "send Content-Length: uploads of unknown length (chunked) are not taken",
+            type="urn:salesrail:problem:length-required",
+            title="Length required",
+        )
+    if int(declared) > MAX_BYTES + _MULTIPART_SLACK:
         raise _too_large(f"the upload is larger than {MAX_BYTES // (1024 * 1024)} MB; split it")
+    return int(declared)
+
+
+def _body_limited(request: Request, declared: int) -> Request:
+    """The same request, whose body is refused (413) as soon as more of it comes than its
+    Content-Length said: reading stops there, never past MAX_BYTES and the envelope."""
+    received = 0
+
+    async def receive() -> Message:
+        nonlocal received
+        message = await request.receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > declared:
+                raise _too_large("the upload is longer than its Content-Length said; not read")
+        return message
+
+    return Request(request.scope, receive)
 
 
 def _unreadable(exc: LeadsFileError) -> ProblemError:

@@ -7,6 +7,7 @@ from typing import Annotated, Any, NoReturn
 
 import httpx
 import typer
+import yaml
 from rich.console import Console
 from rich.table import Table
 
@@ -226,6 +227,14 @@ def demo(
     api_key: Annotated[
         str | None, typer.Option(envvar="SALESRAIL_API_KEY", help="An admin API key.")
     ] = None,
+    yes: Annotated[
+        bool,
+        typer.Option(
+            "--yes",
+            help="Go ahead on an instance that has reps or routing rules: the demo replaces "
+            "the routing rules and the sample reps' channels.",
+        ),
+    ] = False,
 ) -> None:
     """Set up sample teams, reps and rules, post sample leads, show where each one went."""
     if not api_key:
@@ -235,6 +244,8 @@ def demo(
         )
     with httpx.Client(base_url=url.rstrip("/"), headers={"X-API-Key": api_key}, timeout=30) as c:
         _check_reachable(c, url)
+        if not yes:
+            _refuse_unless_fresh(c, url)
         _print_setup(_set_up(c))
         answers = [_post_lead(c, number, lead) for number, lead in enumerate(LEADS, start=1)]
         answers = _settle(c, answers)
@@ -248,6 +259,62 @@ def _check_reachable(client: httpx.Client, url: str) -> None:
         _fail(
             f"cannot reach lead-router at {url} ({type(exc).__name__}): is `salesrail up` running?"
         )
+
+
+def _refuse_unless_fresh(client: httpx.Client, url: str) -> None:
+    """Exit 2 unless the instance has no reps and only the default routing rules (version 1,
+    or no rules): the demo would replace its live rule set and its reps' channels."""
+    found: list[str] = []
+    reps = _get(client, "/v1/reps")
+    if reps is not None and (not isinstance(reps, list) or reps):
+        found.append(f"{len(reps) if isinstance(reps, list) else 'some'} reps")
+    rules = _get(client, "/v1/rules/routing")
+    if rules is not None and not _default_rules(rules):
+        version = rules.get("version") if isinstance(rules, dict) else None
+        found.append(f"routing rules version {version}")
+    if found:
+        err.print(
+            f"[red]lead-router at {url} is in use ({' and '.join(found)}): `salesrail demo` "
+            "would replace its routing rules and reset its reps' channels. Run it on a new "
+            "instance, or pass --yes to go ahead anyway.[/red]"
+        )
+        raise typer.Exit(2)
+
+
+def _get(client: httpx.Client, path: str) -> Any:
+    """The JSON answer; None when this build has no such route (nothing there to overwrite)."""
+    response = client.get(path)
+    code = response.status_code
+    if code in (401, 403):
+        _fail(f"the service refused the API key on GET {path} ({code}); the demo needs admin")
+    if code in (404, 405):
+        return None
+    try:
+        if code == 200:
+            return response.json()
+    except ValueError:
+        pass
+    err.print(
+        f"[red]cannot tell whether lead-router at {_url_of(client)} is in use: GET {path} "
+        f"answered {code}. Pass --yes to run the demo anyway.[/red]"
+    )
+    raise typer.Exit(2)
+
+
+def _url_of(client: httpx.Client) -> str:
+    return str(client.base_url).rstrip("/")
+
+
+def _default_rules(rules: Any) -> bool:
+    if not isinstance(rules, dict):
+        return False
+    if rules.get("version") == 1:
+        return True
+    try:
+        document = yaml.safe_load(rules.get("yaml") or "")
+    except yaml.YAMLError:
+        return False
+    return isinstance(document, dict) and not document.get("rules")
 
 
 def _set_up(client: httpx.Client) -> list[tuple[str, str]]:

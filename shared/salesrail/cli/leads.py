@@ -40,6 +40,7 @@ err = Console(stderr=True)
 RETRIES = 3
 STATUSES = ("created", "duplicate", "replayed", "refused", "failed")
 SHOWN_PROBLEMS = 20
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 class Fatal(Exception):
@@ -165,6 +166,9 @@ async def _post_rows(
                 outcomes.append(await _post_row(client, row, target))
             except Fatal as exc:
                 fatal.append(exc)
+            except Exception as exc:  # an answer nobody expected (a 200 that is not JSON...)
+                why = f"unexpected answer ({type(exc).__name__}: {exc})"
+                outcomes.append(RowOutcome(row.number, "failed", errors=[("row", why)]))
             advance()
 
         with closing(leads.rows()) as rows:
@@ -257,7 +261,13 @@ def _write_report(path: Path, outcomes: list[RowOutcome]) -> None:
         writer = csv.writer(handle)
         writer.writerow(["row", "status", "lead_id", "lead_status", "errors"])
         for o in outcomes:
-            writer.writerow([o.row, o.status, o.lead_id or "", o.lead_status or "", _why(o)])
+            cells = [o.status, o.lead_id or "", o.lead_status or "", _why(o)]
+            writer.writerow([o.row, *(_cell(c) for c in cells)])
+
+
+def _cell(text: str) -> str:
+    """Text a spreadsheet will not run as a formula (the service's answers are not trusted)."""
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
 
 
 def _fail(message: str) -> NoReturn:

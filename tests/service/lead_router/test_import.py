@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import zipfile
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ from lead_router.config import Settings
 from lead_router.main import create_app
 from lead_router.models import Lead
 from salesrail.auth.principal import Role
-from tests.support.apps import api_key, running, runtime
+from tests.support.apps import api_key, running, runtime, service_app
 
 SHANGHAI = timezone(timedelta(hours=8))
 # Row 2 and 3 are good, 4 lacks a city and has a bad phone, 5 repeats row 2's external id,
@@ -36,13 +38,13 @@ FILE = (
 
 @pytest.fixture
 def app(database_url: str, auth_database_url: str, nats_url: str, tmp_path: Path) -> FastAPI:
-    return create_app(
-        Settings(
-            database_url=database_url,
-            auth_database_url=auth_database_url,
-            nats_url=nats_url,
-            data_dir=tmp_path,
-        )
+    return service_app(
+        create_app,
+        Settings,
+        database_url=database_url,
+        auth_database_url=auth_database_url,
+        nats_url=nats_url,
+        data_dir=tmp_path,
     )
 
 
@@ -191,3 +193,74 @@ async def test_files_past_the_limits_are_refused_whole(
     assert "more than 5 rows" in many.json()["detail"]
     assert big.status_code == 413
     assert big.headers["content-type"] == "application/problem+json"
+
+
+async def test_blank_lines_count_against_the_row_limit(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(importing, "MAX_ROWS", 5)
+    lines = FILE.splitlines(keepends=True)
+    padded = lines[0] + lines[1] + ",,,,,,,,\n" * 10 + lines[2]  # 2 rows, 12 lines
+    async with running(app) as client:
+        headers = await api_key(app, Role.INTEGRATION)
+        answer = await upload(client, headers, padded.encode())
+        assert await lead_count(app) == 0
+    assert answer.status_code == 413
+    assert "more than 5 rows" in answer.json()["detail"]
+
+
+async def test_an_upload_without_content_length_is_refused_unread(app: FastAPI) -> None:
+    pulled = 0
+
+    async def chunked() -> AsyncIterator[bytes]:
+        nonlocal pulled
+        for _ in range(100):
+            pulled += 1
+            yield b"x" * 65536
+
+    async with running(app) as client:
+        headers = await api_key(app, Role.INTEGRATION)
+        answer = await client.post(
+            "/v1/leads/import",
+            content=chunked(),
+            headers={**headers, "Content-Type": "multipart/form-data; boundary=b"},
+        )
+    assert answer.status_code == 411
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert "Content-Length" in answer.json()["detail"]
+    assert pulled <= 1
+
+
+async def test_reading_stops_where_a_lying_content_length_ends(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(importing, "MAX_BYTES", 100)
+    monkeypatch.setattr(importing, "_MULTIPART_SLACK", 1000)
+    body = b"--b\r\nContent-Disposition: form-data; name=file; filename=a.csv\r\n\r\n"
+    body += FILE.encode() * 500 + b"\r\n--b--\r\n"
+    async with running(app) as client:
+        headers = await api_key(app, Role.INTEGRATION)
+        answer = await client.post(
+            "/v1/leads/import",
+            content=body,
+            headers={
+                **headers,
+                "Content-Type": "multipart/form-data; boundary=b",
+                "Content-Length": "1000",  # the body is some 380 kB
+            },
+        )
+        assert await lead_count(app) == 0
+    assert answer.status_code == 413
+    assert "longer than its Content-Length" in answer.json()["detail"]
+
+
+async def test_an_xlsx_zip_bomb_is_refused_naming_the_file(app: FastAPI) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("xl/sharedStrings.xml", b"<si><t>x</t></si>" * (1 << 20))
+    async with running(app) as client:
+        headers = await api_key(app, Role.INTEGRATION)
+        answer = await upload(client, headers, buffer.getvalue(), name="bomb.xlsx")
+    assert answer.status_code == 422
+    assert answer.json()["errors"][0]["field"] == "file"
+    assert "packed more than" in answer.json()["detail"]

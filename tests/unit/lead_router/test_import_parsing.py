@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
+import threading
+import zipfile
 from datetime import UTC, date, datetime, timedelta, timezone
+from types import SimpleNamespace
+from typing import Any
 
 import openpyxl
 import pytest
 from pydantic import ValidationError
 
+from lead_router import importing
 from lead_router.importing import lead_in_of
+from salesrail import leads_file
 from salesrail.leads_file import (
     LeadsFile,
     LeadsFileError,
@@ -304,3 +311,86 @@ async def test_a_failing_row_stops_the_rest_and_is_raised() -> None:
     with pytest.raises(RuntimeError):
         await for_each_row([Row(n, {}) for n in range(100)], work, concurrency=2)
     assert len(done) < 99
+
+
+HEADER = "公司名称,联系人,手机,城市,品类\n"
+GOOD_ROW = "甲,张,13812345678,杭州,紧固件\n"
+
+
+def test_blank_rows_count_against_the_row_limit() -> None:
+    data = HEADER + GOOD_ROW + ",,,,\n" * 20 + GOOD_ROW
+    with leads_of(data.encode()) as leads:
+        assert leads.count_rows(limit=30) == 2
+        with pytest.raises(TooManyRows):
+            leads.count_rows(limit=10)  # 22 lines below the header, if only 2 rows
+
+
+def test_a_long_run_of_blank_rows_ends_the_data_and_is_not_read_on() -> None:
+    run = leads_file.BLANK_RUN_END
+    data = HEADER + GOOD_ROW + ",,,,\n" * (run - 1) + GOOD_ROW + ",,,,\n" * run + GOOD_ROW
+    with leads_of(data.encode()) as leads:
+        assert [r.number for r in leads.rows()] == [2, run + 2]
+        assert leads.count_rows(limit=2 * run) == 2  # trailing blank lines are not counted
+    with pytest.raises(LeadsFileError):  # nor are blank lines above where a header could be
+        leads_of((",,,,\n" * run + HEADER + GOOD_ROW).encode())
+
+
+def test_an_xlsx_full_of_blank_rows_ends_at_the_blank_run() -> None:
+    run = leads_file.BLANK_RUN_END
+    rows: list[list[object]] = [["公司名称", "联系人", "手机", "城市", "品类"]]
+    rows += [["甲", "张", "13812345678", "杭州", "紧固件"]] + [[None] * 5] * run + [["乙"] * 5]
+    with leads_of(xlsx_of(rows)) as leads:
+        assert [r.number for r in leads.rows()] == [2]
+
+
+async def test_an_http_import_parses_rows_off_the_event_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    loop_thread = threading.get_ident()
+    parsed_in: set[int] = set()
+    values_of = leads_file._values_of
+
+    def recording(cells: list[object], columns: tuple[object, ...]) -> dict[str, object]:
+        parsed_in.add(threading.get_ident())
+        return values_of(cells, columns)  # type: ignore[arg-type]
+
+    async def receive(lead_in: object, key: str | None) -> Any:
+        return SimpleNamespace(created=True, lead=SimpleNamespace(id="l", status="pooled"))
+
+    data = HEADER + GOOD_ROW * 3 + ",,,,\n" * 500 + GOOD_ROW
+    monkeypatch.setattr(leads_file, "_values_of", recording)
+    report = await importing.import_file(
+        io.BytesIO(data.encode()), receive=receive, default_source="x"
+    )
+    assert report.totals.created == 4
+    assert parsed_in and loop_thread not in parsed_in
+
+
+def zip_of(name: str, data: bytes, method: int = zipfile.ZIP_DEFLATED) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=method) as archive:
+        archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def test_an_xlsx_packed_like_a_zip_bomb_is_refused_before_it_is_opened(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def never(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("opened")
+
+    monkeypatch.setattr(openpyxl, "load_workbook", never)
+    bomb = zip_of("xl/sharedStrings.xml", b"<si><t>x</t></si>" * (1 << 20))  # 17 MB, ~1000x
+    with pytest.raises(LeadsFileError, match="packed more than 100 times"):
+        leads_of(bomb)
+    monkeypatch.setattr(leads_file, "MAX_UNPACKED_BYTES", 1 << 20)
+    big = zip_of("xl/worksheets/sheet1.xml", os.urandom((1 << 20) + 1), zipfile.ZIP_STORED)
+    with pytest.raises(LeadsFileError, match="unpacks to more than"):
+        leads_of(big)
+
+
+def test_an_ordinary_xlsx_passes_the_zip_bomb_check() -> None:
+    rows: list[list[object]] = [["公司名称", "联系人", "手机", "城市", "品类"]]
+    rows += [[f"公司{n}", "张", 13812345678 + n, "杭州", "紧固件"] for n in range(2000)]
+    with leads_of(xlsx_of(rows)) as leads:
+        assert leads.count_rows() == 2000
