@@ -34,6 +34,23 @@ async def api_key(
     return {"X-API-Key": key}
 
 
-def settings_for(settings_cls: Callable[..., Any], **values: Any) -> Any:
-    """Settings from explicit values only, ignoring the developer's environment."""
-    return settings_cls(**values)
+def service_app(
+    create_app: Callable[..., FastAPI],
+    settings_cls: Callable[..., Any],
+    *,
+    database_url: str,
+    auth_database_url: str,
+    nats_url: str,
+    data_dir: Any,
+    **overrides: Any,
+) -> FastAPI:
+    """A service's app on the test's database, auth database and NATS."""
+    return create_app(
+        settings_cls(
+            database_url=database_url,
+            auth_database_url=auth_database_url,
+            nats_url=nats_url,
+            data_dir=data_dir,
+            **overrides,
+        )
+    )

@@ -16,11 +16,14 @@ The HTTP requests of a fetched batch are sent before the plumbing opens its tran
 at once, and the handlers only report their outcomes: on SQLite every transaction holds the
 write lock, so sending inside one would stall intake for as long as a channel is slow; and the
 plumbing replays a failed batch message by message, which would send the successful ones again.
+A handler never sends: a delivery that was not sent ahead is retried, and a batch that cannot be
+prepared (the database away) is NAKed whole, to come back soon.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Iterable, Sequence
 from contextvars import ContextVar
@@ -232,6 +235,15 @@ def _fanout_consumer() -> EventConsumer:
     return consumer
 
 
+# How long a batch waits when it could not be prepared (the database was away): nothing was
+# sent, so it is retried soon, as a whole.
+PREPARE_RETRY_S = 5.0
+
+
+class NotSentAhead(Exception):
+    """A delivery reached its handler without having been sent before the transaction."""
+
+
 # What each message of the batch in hand got when it was sent: None, or the error.
 _OUTCOMES: ContextVar[dict[str, BaseException | None] | None] = ContextVar(
     "notify_outcomes", default=None
@@ -290,7 +302,18 @@ class _DeliverConsumer(EventConsumer):
 
     async def process_batch(self, messages: list[Msg], runner: Any) -> None:
         """Send the batch first, outside any transaction, then let the plumbing record it."""
-        outcomes = await self._send_batch(messages, runner.unit_of_work, runner.max_deliver)
+        give_up_after = getattr(runner, "give_up_after", runner.max_deliver)
+        try:
+            outcomes = await self._send_batch(messages, runner.unit_of_work, give_up_after)
+        except Exception as exc:  # database away: nothing sent, nothing to record
+            delay = min(PREPARE_RETRY_S, getattr(runner, "outage_retry_s", PREPARE_RETRY_S))
+            log.warning(
+                "notify.prepare_failed", error=repr(exc), messages=len(messages), retry_in_s=delay
+            )
+            for msg in messages:
+                with contextlib.suppress(Exception):  # unacknowledged: back after ack_wait
+                    await msg.nak(delay=delay)
+            return
         token = _OUTCOMES.set(outcomes)
         try:
             await runner.process(messages)
@@ -298,12 +321,12 @@ class _DeliverConsumer(EventConsumer):
             _OUTCOMES.reset(token)
 
     async def _send_batch(
-        self, messages: Sequence[Msg], unit_of_work: UnitOfWorkFactory, max_deliver: int
+        self, messages: Sequence[Msg], unit_of_work: UnitOfWorkFactory, give_up_after: int
     ) -> dict[str, BaseException | None]:
-        """Send what the handlers will accept; anything skipped here the handler judges."""
+        """Send what the handlers will accept; raises if the database cannot be read."""
         pending: dict[str, NotifyDelivery] = {}
         for msg in messages:
-            if msg.metadata.num_delivered > max_deliver:
+            if msg.metadata.num_delivered > give_up_after:
                 continue  # the plumbing parks it
             try:
                 envelope = Envelope.model_validate_json(msg.data)
@@ -313,11 +336,7 @@ class _DeliverConsumer(EventConsumer):
                 continue  # the plumbing or the handler parks it, with the reason
         if not pending:
             return {}
-        try:
-            jobs = await self._sendable(pending, unit_of_work)
-        except Exception as exc:  # database away: the handlers will find out and retry
-            log.warning("notify.prepare_failed", error=repr(exc))
-            return {}
+        jobs = await self._sendable(pending, unit_of_work)
         results = await asyncio.gather(
             *(
                 self.sender.attempt(event_id, channel, message)
@@ -366,11 +385,13 @@ class _DeliverConsumer(EventConsumer):
         if not channel.enabled:
             log.info("notify.channel_disabled", delivery_id=envelope.id, channel=channel.describe())
             return
+        _message(delivery)  # one that can never be sent is parked, not retried
         outcomes = _OUTCOMES.get()
-        if outcomes is not None and envelope.id in outcomes:
-            error = outcomes[envelope.id]
-        else:  # not sent ahead (e.g. the database was away then): send now
-            error = await self.sender.attempt(envelope.id, channel, _message(delivery))
+        if outcomes is None or envelope.id not in outcomes:
+            # Not sent ahead (e.g. the channel changed in between). Never send here, inside the
+            # batch's transaction: retried, it is sent ahead with the next batch.
+            raise NotSentAhead(f"delivery {envelope.id} was not sent ahead; retried")
+        error = outcomes[envelope.id]
         if isinstance(error, AddressRefused):
             raise PoisonMessage(f"{channel.describe()}: {error}") from error
         if error is not None:

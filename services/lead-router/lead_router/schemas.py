@@ -192,7 +192,54 @@ class Page(BaseModel):
 
 
 def redacted(channels: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [ChannelConfig.model_validate(c).redacted() for c in channels]
+    """Channels for an API answer. One stored before today's checks, and failing them, is
+    shown from its raw form (marked `invalid`) rather than failing the whole answer."""
+    from pydantic import ValidationError
+
+    answer = []
+    for raw in channels or []:
+        try:
+            answer.append(ChannelConfig.model_validate(raw).redacted())
+        except ValidationError as exc:
+            answer.append(_invalid_channel(raw, exc))
+    return answer
+
+
+def _invalid_channel(raw: Any, exc: Exception) -> dict[str, Any]:
+    """{id, type, url: scheme://host/…, secret: set|None, enabled, invalid: True}; logged
+    without the input (a robot URL carries its key)."""
+    import httpx
+    import structlog
+    from pydantic import ValidationError
+
+    data = raw if isinstance(raw, dict) else {}
+    channel_id, kind, enabled = data.get("id"), data.get("type"), data.get("enabled", True)
+    url = None
+    if isinstance(data.get("url"), str):
+        try:
+            parsed = httpx.URL(data["url"])
+            if parsed.scheme and parsed.host:
+                url = f"{parsed.scheme}://{parsed.netloc.decode('ascii', 'replace')}/…"
+        except Exception:  # not a URL at all
+            url = None
+    errors = (
+        exc.errors(include_input=False, include_url=False, include_context=False)
+        if isinstance(exc, ValidationError)
+        else []
+    )
+    structlog.get_logger(__name__).warning(
+        "channel.stored_invalid",
+        channel_id=channel_id if isinstance(channel_id, str) else None,
+        errors="; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors),
+    )
+    return {
+        "id": channel_id if isinstance(channel_id, str) else None,
+        "type": kind if isinstance(kind, str) else None,
+        "url": url,
+        "secret": "set" if data.get("secret") else None,
+        "enabled": enabled if isinstance(enabled, bool) else None,
+        "invalid": True,
+    }
 
 
 def team_out(team: Any) -> TeamOut:

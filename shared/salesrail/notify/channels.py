@@ -33,6 +33,7 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -217,10 +218,12 @@ def build_request(
     limit = _CONTENT_LIMIT[channel.type]
     heading = _heading(message)
     if channel.type == "wecom":
-        content = _fit(f"**{heading}**\n{message.text}", _link_md(message), limit)
+        body_md = f"**{_md_escape(heading)}**\n{_md_escape(message.text)}"
+        content = _fit(body_md, _link_md(message), limit)
         payload: dict[str, Any] = {"msgtype": "markdown", "markdown": {"content": content}}
     elif channel.type == "dingtalk":
-        text = _fit(f"#### {heading}\n\n{message.text}", _link_md(message), limit)
+        body_md = f"#### {_md_escape(heading)}\n\n{_md_escape(message.text)}"
+        text = _fit(body_md, _link_md(message), limit)
         payload = {"msgtype": "markdown", "markdown": {"title": heading[:100], "text": text}}
         if secret:
             timestamp_ms = int(now * 1000)
@@ -260,11 +263,28 @@ def build_request(
 
 def _heading(message: Message) -> str:
     tag = "" if message.severity.lower() == "info" else f"[{message.severity.upper()}] "
-    return _truncate(f"{tag}{message.title}", 200)
+    # One line: a line break in a title would end the bold/heading markup around it.
+    return _truncate(" ".join(f"{tag}{message.title}".split()), 200)
+
+
+# Titles and texts carry company and contact names typed into public web forms: in a robot's
+# markdown, `[..](url)` would be a disguised link, `![](url)` a tracking image and `<@id>` a
+# mention. Escaped, they show as typed; Message.link stays the message's only link.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]()<>!#|])")
+
+
+def _md_escape(text: str) -> str:
+    return _MD_SPECIAL.sub(r"\\\1", text)
 
 
 def _link_md(message: Message) -> str:
-    return f"\n\n[{message.link}]({message.link})" if message.link else ""
+    if not message.link:
+        return ""
+    # Our own link; `(`, `)`, `<`, `>` and spaces percent-encoded so it cannot end early.
+    target = message.link
+    for char, code in (("(", "%28"), (")", "%29"), ("<", "%3C"), (">", "%3E"), (" ", "%20")):
+        target = target.replace(char, code)
+    return f"\n\n[{_md_escape(message.link)}]({target})"
 
 
 def _fit(text: str, tail: str, limit: int) -> str:

@@ -22,7 +22,7 @@ from salesrail.events.catalog import (
     LeadReceived,
     LeadRouted,
 )
-from tests.support.apps import api_key, running, runtime
+from tests.support.apps import api_key, running, runtime, service_app
 from tests.support.publishing import envelope_for, eventually, publish, wait_until_consumed
 
 
@@ -34,13 +34,13 @@ def nats_url(fresh_nats_url: str) -> str:
 
 @pytest.fixture
 def app(database_url: str, auth_database_url: str, nats_url: str, tmp_path: Path) -> FastAPI:
-    return create_app(
-        Settings(
-            database_url=database_url,
-            auth_database_url=auth_database_url,
-            nats_url=nats_url,
-            data_dir=tmp_path,
-        )
+    return service_app(
+        create_app,
+        Settings,
+        database_url=database_url,
+        auth_database_url=auth_database_url,
+        nats_url=nats_url,
+        data_dir=tmp_path,
     )
 
 

@@ -11,19 +11,19 @@ from fastapi import FastAPI
 from collab.config import Settings
 from collab.main import create_app
 from salesrail.auth.principal import Role
-from tests.support.apps import running, runtime
+from tests.support.apps import running, runtime, service_app
 from tests.support.bus import envelope_of, wait_for_messages
 
 
 @pytest.fixture
 def app(database_url: str, auth_database_url: str, nats_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
-    return create_app(
-        Settings(
-            database_url=database_url,
-            auth_database_url=auth_database_url,
-            nats_url=nats_url,
-            data_dir=tmp_path,
-        )
+    return service_app(
+        create_app,
+        Settings,
+        database_url=database_url,
+        auth_database_url=auth_database_url,
+        nats_url=nats_url,
+        data_dir=tmp_path,
     )
 
 

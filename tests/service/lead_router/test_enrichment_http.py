@@ -382,12 +382,78 @@ async def test_the_cache_answers_by_name_and_by_code_without_a_request(
     enricher = make_enricher(registry_url)
     first = await enricher.enrich(lead_id="C1", company_name="杭州恒固紧固件有限公司")
     assert first.status == "complete" and registry.count == 1
-    by_variant = await enricher.enrich(lead_id="C2", company_name="恒固紧固件（杭州）有限公司")
+    again = await enricher.enrich(lead_id="C2", company_name="杭州恒固紧固件有限公司")
     by_code = await enricher.enrich(
         lead_id="C3", company_name="x", credit_code=HENGGU["credit_code"]
     )
-    assert by_variant.facts == first.facts and by_code.facts == first.facts
+    assert again.facts == first.facts and by_code.facts == first.facts
     assert registry.count == 1
+    # Another spelling is asked again: which namesake it picks depends on the spelling.
+    by_variant = await enricher.enrich(lead_id="C4", company_name="恒固紧固件（杭州）有限公司")
+    assert by_variant.facts is not None and by_variant.facts.credit_code == HENGGU["credit_code"]
+    assert registry.count == 2
+
+
+# Namesakes in one place, told apart only by the exact spelling.
+HENGTONG = {"credit_code": "91330100MA2B0C1D25", "name": "恒通机械有限公司", "industry": "制造业"}
+HENGTONG_GROUP = {
+    "credit_code": "91330100MA2H7T4K9W",
+    "name": "恒通机械股份有限公司",
+    "industry": "批发业",
+}
+
+
+@pytest.fixture
+def hengtong(registry: FakeRegistry) -> Iterator[FakeRegistry]:
+    for company in (HENGTONG, HENGTONG_GROUP):
+        registry.companies[company["credit_code"]] = company
+    try:
+        yield registry
+    finally:
+        for company in (HENGTONG, HENGTONG_GROUP):
+            registry.companies.pop(company["credit_code"], None)
+
+
+async def test_names_that_normalise_alike_do_not_share_a_cache_entry(
+    hengtong: FakeRegistry, registry_url: str, make_enricher: MakeEnricher
+) -> None:
+    enricher = make_enricher(registry_url, registry_not_found_ttl_s=60)
+    # Matches both: no facts beat the wrong company's, and that is not the answer for either.
+    unsure = await enricher.enrich(lead_id="T1", company_name="恒通机械")
+    assert unsure.status == "not_found"
+    plain = await enricher.enrich(lead_id="T2", company_name="恒通机械有限公司")
+    group = await enricher.enrich(lead_id="T3", company_name="恒通机械股份有限公司")
+    assert plain.facts is not None and plain.facts.credit_code == HENGTONG["credit_code"]
+    assert group.facts is not None and group.facts.credit_code == HENGTONG_GROUP["credit_code"]
+    assert hengtong.count == 3
+    # Each answer is now cached under its own spelling.
+    assert (await enricher.enrich(lead_id="T4", company_name="恒通机械有限公司")).facts == (
+        plain.facts
+    )
+    assert (await enricher.enrich(lead_id="T5", company_name="恒通机械")).status == "not_found"
+    assert hengtong.count == 3
+
+
+async def test_facts_found_by_code_answer_by_name_only_for_the_name_that_was_asked(
+    hengtong: FakeRegistry, registry_url: str, make_enricher: MakeEnricher
+) -> None:
+    enricher = make_enricher(registry_url)
+    by_code = await enricher.enrich(
+        lead_id="K1", company_name="恒通机械", credit_code=HENGTONG_GROUP["credit_code"]
+    )
+    assert by_code.facts is not None and by_code.facts.legal_name == "恒通机械股份有限公司"
+    plain = await enricher.enrich(lead_id="K2", company_name="恒通机械有限公司")
+    assert plain.facts is not None and plain.facts.credit_code == HENGTONG["credit_code"]
+    assert hengtong.count == 2
+    # Asked by code under its own legal name: that name is then answered from the cache.
+    other = make_enricher(registry_url)
+    await other.enrich(
+        lead_id="K3", company_name="恒通机械有限公司", credit_code=HENGTONG["credit_code"]
+    )
+    assert hengtong.count == 3
+    again = await other.enrich(lead_id="K4", company_name="恒通机械有限公司")
+    assert again.facts is not None and again.facts.credit_code == HENGTONG["credit_code"]
+    assert hengtong.count == 3
 
 
 async def test_not_found_is_cached_for_a_shorter_time(

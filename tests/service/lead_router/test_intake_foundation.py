@@ -11,7 +11,7 @@ import pytest
 from lead_router.config import Settings
 from lead_router.main import create_app
 from salesrail.auth.principal import Role
-from tests.support.apps import api_key, running
+from tests.support.apps import api_key, running, service_app
 from tests.support.bus import envelope_of, wait_for_messages
 
 
@@ -30,13 +30,13 @@ def lead_body(**overrides: object) -> dict[str, object]:
 
 @pytest.fixture
 def app(database_url: str, auth_database_url: str, nats_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
-    return create_app(
-        Settings(
-            database_url=database_url,
-            auth_database_url=auth_database_url,
-            nats_url=nats_url,
-            data_dir=tmp_path,
-        )
+    return service_app(
+        create_app,
+        Settings,
+        database_url=database_url,
+        auth_database_url=auth_database_url,
+        nats_url=nats_url,
+        data_dir=tmp_path,
     )
 
 

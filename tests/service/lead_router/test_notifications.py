@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import nats
@@ -23,14 +24,27 @@ from pydantic import Field
 
 import lead_router
 from lead_router.config import Settings
+from lead_router.main import create_app
 from lead_router.models import Rep, Team
-from lead_router.notifications import DELIVER_CONSUMER, notification_consumers
+from lead_router.notifications import (
+    DELIVER_CONSUMER,
+    PREPARE_RETRY_S,
+    NotSentAhead,
+    _DeliverConsumer,
+    _Sender,
+    notification_consumers,
+)
+from salesrail.auth.principal import Role
 from salesrail.bus.consumer import REASON_HEADER
 from salesrail.embedded_nats import free_port
 from salesrail.events.catalog import NotifyDelivery, NotifyRequested, Recipient
+from salesrail.events.envelope import Envelope
 from salesrail.events.streams import NOTIFY_STREAM
+from salesrail.notify import AddressPolicy
 from salesrail.notify.channels import dingtalk_sign
 from salesrail.runtime import ServiceRuntime
+from tests.support.apps import api_key, running
+from tests.support.apps import runtime as runtime_of
 from tests.support.bus import envelope_of, wait_for_messages
 from tests.support.publishing import eventually
 
@@ -452,3 +466,250 @@ async def _redelivered(nats_url: str, timeout_s: float = 10.0) -> int:
         return await eventually(probe, lambda n: n >= 1, timeout_s=timeout_s)
     finally:
         await nc.close()
+
+
+# --- sending only ahead of the transaction ------------------------------------------------
+
+
+class _CountingSender(_Sender):
+    """Records every send instead of making it."""
+
+    def __init__(self) -> None:
+        super().__init__(policy=AddressPolicy.allowing([]), timeout_s=1.0)
+        object.__setattr__(self, "sent", [])
+
+    async def attempt(self, delivery_id: str, channel: Any, message: Any) -> BaseException | None:
+        self.sent.append(delivery_id)  # type: ignore[attr-defined]
+        return None
+
+
+@dataclass
+class _FakeMsg:
+    data: bytes
+    num_delivered: int = 1
+    naks: list[float | None] = field(default_factory=list)
+
+    @property
+    def metadata(self) -> Any:
+        return SimpleNamespace(num_delivered=self.num_delivered)
+
+    async def nak(self, delay: float | None = None) -> None:
+        self.naks.append(delay)
+
+
+def _delivery_msg(channel_id: str) -> tuple[_FakeMsg, Envelope]:
+    data = NotifyDelivery(
+        request_id="r-1",
+        owner_kind="rep",
+        owner_id="rep-f",
+        channel_id=channel_id,
+        title="t",
+        text="x",
+    )
+    envelope = Envelope(
+        id=f"delivery-{channel_id}",
+        type=NotifyDelivery.event_type,
+        source="test",
+        occurred_at=datetime.now(UTC),
+        data=data.model_dump(mode="json"),
+    )
+    return _FakeMsg(envelope.model_dump_json().encode()), envelope
+
+
+class _OwnerSession:
+    """Enough of a session for find_channel: every rep has the same two webhooks."""
+
+    async def get(self, model: Any, owner_id: str) -> Any:
+        channels = [
+            webhook("a", "https://hooks.example/a"),
+            webhook("b", "https://hooks.example/b"),
+        ]
+        return SimpleNamespace(id=owner_id, channels=channels)
+
+
+class _FakeRunner:
+    max_deliver = MAX_DELIVER
+    give_up_after = 1000
+    outage_retry_s = 30.0
+
+    def __init__(self, consumer: _DeliverConsumer, *, database_up: bool) -> None:
+        self.consumer = consumer
+        self.database_up = database_up
+        self.processed: list[Any] = []
+        self.handled: list[tuple[str, BaseException | None]] = []
+
+    @contextlib.asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[Any]:
+        if not self.database_up:
+            raise ConnectionRefusedError("database away")
+        yield SimpleNamespace(session=_OwnerSession())
+
+    async def process(self, messages: list[Any]) -> None:
+        """The plumbing's part: each handler, inside 'the transaction'."""
+        self.processed.extend(messages)
+        for message in messages:
+            envelope = Envelope.model_validate_json(message.data)
+            try:
+                async with self.unit_of_work() as uow:
+                    await self.consumer._handle(uow, envelope, envelope.data)
+            except Exception as exc:
+                self.handled.append((envelope.id, exc))
+            else:
+                self.handled.append((envelope.id, None))
+
+
+async def test_a_batch_that_cannot_be_prepared_is_nakked_soon_and_nothing_is_sent() -> None:
+    sender = _CountingSender()
+    consumer = _DeliverConsumer(sender)
+    runner = _FakeRunner(consumer, database_up=False)
+    messages = [_delivery_msg("a")[0], _delivery_msg("b")[0]]
+
+    await consumer.process_batch(messages, runner)  # type: ignore[arg-type]
+
+    assert sender.sent == []  # type: ignore[attr-defined]
+    assert runner.processed == []  # no batch transaction, no handler sending one by one
+    for message in messages:
+        assert len(message.naks) == 1
+        assert message.naks[0] is not None and 0 < message.naks[0] <= PREPARE_RETRY_S
+
+
+async def test_a_handler_never_sends_a_delivery_that_was_not_sent_ahead(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sender = _CountingSender()
+    consumer = _DeliverConsumer(sender)
+    runner = _FakeRunner(consumer, database_up=True)
+    (msg_a, env_a), (msg_b, env_b) = _delivery_msg("a"), _delivery_msg("b")
+
+    async def prepare_only_a(self: Any, pending: dict[str, Any], unit_of_work: Any) -> Any:
+        # "b" is left out, as when its channel changed between preparing and recording.
+        channel = SimpleNamespace(type="webhook", enabled=True, describe=lambda: "a")
+        return {env_a.id: (channel, None)}
+
+    monkeypatch.setattr(_DeliverConsumer, "_sendable", prepare_only_a)
+
+    await consumer.process_batch([msg_a, msg_b], runner)  # type: ignore[arg-type]
+
+    assert sender.sent == [env_a.id]  # type: ignore[attr-defined]  # ahead of the transaction
+    outcomes = dict(runner.handled)
+    assert outcomes[env_a.id] is None  # recorded as sent
+    assert isinstance(outcomes[env_b.id], NotSentAhead)  # retried later, not sent in here
+
+
+async def test_a_delivery_not_sent_ahead_is_retried_and_sent_once_the_other_not_again(
+    service: ServiceRuntime,
+    receiver: Receiver,
+    fresh_nats_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await add_rep(
+        service,
+        "rep-r",
+        [
+            webhook("first", receiver.url("/ok/first")),
+            webhook("second", receiver.url("/ok/second")),
+        ],
+    )
+    real_sendable = _DeliverConsumer._sendable
+    prepared: list[list[str]] = []  # the deliveries of each batch prepared, in order
+    skipped: list[str] = []
+
+    async def skip_second_once(self: Any, pending: dict[str, Any], unit_of_work: Any) -> Any:
+        prepared.append(list(pending))
+        jobs = await real_sendable(self, pending, unit_of_work)
+        for event_id, delivery in pending.items():
+            if delivery.channel_id == "second" and not skipped:
+                skipped.append(event_id)
+                jobs.pop(event_id, None)
+        return jobs
+
+    monkeypatch.setattr(_DeliverConsumer, "_sendable", skip_second_once)
+
+    await request(service, ("rep", "rep-r"))
+
+    await receiver.wait_for("/ok/second")
+    await receiver.wait_for("/ok/first")
+    await asyncio.sleep(1.0)
+    assert skipped
+    first_seen = next(i for i, batch in enumerate(prepared) if skipped[0] in batch)
+    # "second" came back (NAKed by its handler, not sent there) and was sent ahead then.
+    assert any(skipped[0] in batch for batch in prepared[first_seen + 1 :])
+    assert len(receiver.at("/ok/first")) == 1  # the batch's replay did not send it again
+    assert len(receiver.at("/ok/second")) == 1
+    assert await wait_for_messages(fresh_nats_url, DLQ, timeout_s=0.5) == []
+
+
+# --- a stored channel that today's checks refuse ------------------------------------------
+
+ROBOT_KEY = "693a91f6-7b2c-4bc4-97a0-0ec2a1fa5aaa"
+
+
+async def test_a_stored_channel_that_no_longer_validates_is_listed_redacted_and_marked(
+    database_url: str,
+    auth_database_url: str,
+    fresh_nats_url: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    app = create_app(
+        Settings(
+            database_url=database_url,
+            auth_database_url=auth_database_url,
+            nats_url=fresh_nats_url,
+            data_dir=tmp_path,
+        )
+    )
+    bad_url = f"https://qyapi.weixin.qq.com/cgi-bin/webhook/send?KEY={ROBOT_KEY}"  # not ?key=
+    async with running(app) as client:
+        ops = await api_key(app, Role.OPS)
+        service_runtime = runtime_of(app)
+        await add_team(
+            service_runtime,
+            "legacy",
+            [{"id": "old bot", "type": "wecom", "url": bad_url, "secret": "was-allowed-then"}],
+        )
+        await add_rep(
+            service_runtime,
+            "rep-old",
+            [
+                {"id": "wx", "type": "wecom", "url": bad_url},
+                webhook("fine", "https://hooks.example/fine"),
+            ],
+            team_id="legacy",
+        )
+
+        answers = [
+            await client.get("/v1/reps", headers=ops),
+            await client.get("/v1/reps/rep-old", headers=ops),
+            await client.get("/v1/teams", headers=ops),
+        ]
+
+    assert [a.status_code for a in answers] == [200, 200, 200], [a.text for a in answers]
+    reps = {r["id"]: r for r in answers[0].json()}
+    assert answers[1].json()["channels"] == reps["rep-old"]["channels"]
+    wx, fine = reps["rep-old"]["channels"]
+    assert wx == {
+        "id": "wx",
+        "type": "wecom",
+        "url": "https://qyapi.weixin.qq.com/…",
+        "secret": None,
+        "enabled": True,
+        "invalid": True,
+    }
+    assert fine["url"] == "https://hooks.example/…" and fine["secret"] == "set"
+    assert "invalid" not in fine
+    (team,) = [t for t in answers[2].json() if t["id"] == "legacy"]
+    assert team["channels"] == [
+        {
+            "id": "old bot",
+            "type": "wecom",
+            "url": "https://qyapi.weixin.qq.com/…",
+            "secret": "set",
+            "enabled": True,
+            "invalid": True,
+        }
+    ]
+    everything = "".join(a.text for a in answers)
+    assert ROBOT_KEY[:8] not in everything and "was-allowed-then" not in everything
+    logged = capsys.readouterr()
+    assert ROBOT_KEY[:8] not in logged.out + logged.err  # no URL (and its key) in the logs

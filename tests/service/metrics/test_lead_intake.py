@@ -16,7 +16,7 @@ from metrics.main import create_app
 from salesrail.auth.principal import Role
 from salesrail.events.catalog import LeadReceived
 from salesrail.events.envelope import Envelope
-from tests.support.apps import api_key, running
+from tests.support.apps import api_key, running, service_app
 from tests.support.publishing import envelope_for, eventually, publish, wait_until_consumed
 
 
@@ -29,13 +29,13 @@ def nats_url(fresh_nats_url: str) -> str:
 
 @pytest.fixture
 def app(database_url: str, auth_database_url: str, nats_url: str, tmp_path: Path) -> FastAPI:
-    return create_app(
-        Settings(
-            database_url=database_url,
-            auth_database_url=auth_database_url,
-            nats_url=nats_url,
-            data_dir=tmp_path,
-        )
+    return service_app(
+        create_app,
+        Settings,
+        database_url=database_url,
+        auth_database_url=auth_database_url,
+        nats_url=nats_url,
+        data_dir=tmp_path,
     )
 
 

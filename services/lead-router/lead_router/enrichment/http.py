@@ -18,7 +18,8 @@ Only an item whose normalised name equals the lead's counts as a match (a search
 match" may be another company). Connect errors, timeouts and 5xx are retried with exponential
 back-off and jitter and count against the breaker; 404 means unknown; any other 4xx (bad token,
 rate limit) or an unreadable body fails at once without a retry: retrying cannot fix it.
-Answers are cached by credit code and by normalised name; "not found" for a shorter time.
+Answers are cached by credit code and by name (normalised, with its place and exact spelling:
+which namesake is picked depends on both); "not found" for a shorter time.
 """
 
 from __future__ import annotations
@@ -45,14 +46,16 @@ from lead_router.enrichment.names import (
     company_region,
     normalize_company_name,
     pick_namesake,
+    spelling_key,
 )
 from lead_router.enrichment.settings import EnrichmentSettings
 from salesrail.clock import Clock, system_clock
 
 log = structlog.get_logger(__name__)
 
-# ("code", code) or ("name", normalised name, place named in it or ""): namesakes in two cities
-# normalise alike, so the place is part of the key.
+# ("code", code) or ("name", normalised name, place named in it or "", spelling): namesakes
+# normalise alike (杭州/宁波华通机械, 恒通机械有限公司/恒通机械股份有限公司), and pick_namesake
+# tells them apart by the place and then the exact spelling, so both are part of the key.
 CacheKey = tuple[str, ...]
 
 
@@ -103,14 +106,18 @@ class HttpRegistryProvider:
         """Facts by credit code if it is valid and known, else by name; errors propagate."""
         code = usable_credit_code(credit_code)
         if code is not None:
-            facts = await self._cached(("code", code), lambda: self._fetch_by_code(code))
+            facts = await self._cached(
+                ("code", code), lambda: self._fetch_by_code(code), asked_name=company_name
+            )
             if facts is not None:
                 return facts
         normalized = normalize_company_name(company_name)
         if not normalized:
             return None
         return await self._cached(
-            _name_key(company_name), lambda: self._fetch_by_name(company_name, normalized)
+            _name_key(company_name),
+            lambda: self._fetch_by_name(company_name, normalized),
+            asked_name=company_name,
         )
 
     def forget(self) -> None:
@@ -119,7 +126,11 @@ class HttpRegistryProvider:
         self._missing.clear()
 
     async def _cached(
-        self, key: CacheKey, fetch: Callable[[], Awaitable[CompanyFacts | None]]
+        self,
+        key: CacheKey,
+        fetch: Callable[[], Awaitable[CompanyFacts | None]],
+        *,
+        asked_name: str,
     ) -> CompanyFacts | None:
         if (hit := self._found.get(key)) is not None:
             return hit
@@ -133,7 +144,13 @@ class HttpRegistryProvider:
         # The same company asked the other way round is a hit too.
         if facts.credit_code:
             self._found[("code", facts.credit_code)] = facts
-        if facts.legal_name and normalize_company_name(facts.legal_name):
+        # By name only for the name that was asked: a search for another spelling of it may pick
+        # another namesake (or none, when several match).
+        if (
+            facts.legal_name
+            and normalize_company_name(facts.legal_name)
+            and spelling_key(facts.legal_name) == spelling_key(asked_name)
+        ):
             self._found[_name_key(facts.legal_name)] = facts
         return facts
 
@@ -218,7 +235,12 @@ class HttpRegistryProvider:
 
 
 def _name_key(company_name: str) -> CacheKey:
-    return ("name", normalize_company_name(company_name), company_region(company_name) or "")
+    return (
+        "name",
+        normalize_company_name(company_name),
+        company_region(company_name) or "",
+        spelling_key(company_name),
+    )
 
 
 def _log_retry(state: RetryCallState) -> None:
