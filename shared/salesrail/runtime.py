@@ -120,6 +120,7 @@ class ServiceRuntime:
             clock=self.clock,
             batch_size=s.outbox_batch_size,
             poll_interval_s=s.outbox_poll_interval_s,
+            max_payload=lambda: self.nc.max_payload if self.nc is not None else 0,
         )
         self.relay.start()
         self.housekeeping.start()

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 import structlog
 from nats.js import JetStreamContext
+from prometheus_client import Counter
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Session
@@ -32,6 +35,13 @@ log = structlog.get_logger(__name__)
 _STAGED = "salesrail.outbox.staged"
 _QUEUE = "salesrail.outbox.queue"
 _RELAY_LOCK_ID = 7_316_552  # one publishing relay per database
+# `attempts` of an event the relay has set aside (see _park_unpublishable).
+PARKED = 1_000_000
+_HEADER_ALLOWANCE = 512  # the Nats-Msg-Id header and protocol framing
+
+EVENTS_PARKED = Counter(
+    "salesrail_outbox_events_parked_total", "Events the outbox relay set aside as unpublishable"
+)
 
 
 class Outbox:
@@ -88,6 +98,7 @@ class OutboxRelay:
         js: JetStreamContext,
         clock: Clock,
         batch_size: int = 500,
+        max_payload: Callable[[], int] = lambda: 0,
         poll_interval_s: float = 1.0,
         publish_timeout_s: float = 5.0,
     ) -> None:
@@ -95,6 +106,7 @@ class OutboxRelay:
         self.js = js
         self.clock = clock
         self.batch_size = batch_size
+        self.max_payload = max_payload
         self.poll_interval_s = poll_interval_s
         self.publish_timeout_s = publish_timeout_s
         self._wake = asyncio.Event()
@@ -154,11 +166,14 @@ class OutboxRelay:
             rows = (
                 await session.execute(
                     select(outbox.c.seq, outbox.c.event_id, outbox.c.subject, outbox.c.payload)
-                    .where(outbox.c.sent_at.is_(None))
+                    .where(outbox.c.sent_at.is_(None), outbox.c.attempts < PARKED)
                     .order_by(outbox.c.seq)
                     .limit(self.batch_size)
                 )
             ).all()
+        if not rows:
+            return 0
+        rows = await self._park_unpublishable(rows)
         if not rows:
             return 0
         crash_point("relay.before_publish")
@@ -178,6 +193,30 @@ class OutboxRelay:
             )
         self.published_total += len(rows)
         return len(rows)
+
+    async def _park_unpublishable(self, rows: list[Any]) -> list[Any]:
+        """Set aside events the server would refuse for ever (too large), so they cannot
+        block every event after them; they stay in the table with the reason."""
+        limit = self.max_payload()
+        if not limit:
+            return rows
+        too_big = [row for row in rows if len(row.payload) + _HEADER_ALLOWANCE > limit]
+        if not too_big:
+            return rows
+        async with self.db.transaction() as session:
+            for row in too_big:
+                reason = f"payload of {len(row.payload)} bytes exceeds the server's {limit}"
+                await session.execute(
+                    update(outbox)
+                    .where(outbox.c.seq == row.seq)
+                    .values(attempts=PARKED, last_error=reason)
+                )
+                EVENTS_PARKED.inc()
+                log.error(
+                    "outbox.event_parked", event_id=row.event_id, subject=row.subject, reason=reason
+                )
+        parked = {row.seq for row in too_big}
+        return [row for row in rows if row.seq not in parked]
 
     async def _lead(self) -> bool:
         """True while this relay holds its database's relay lock (always, on SQLite)."""

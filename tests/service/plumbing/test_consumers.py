@@ -203,3 +203,26 @@ async def test_a_database_outage_longer_than_max_deliver_loses_no_event(
     assert routed_lead_ids(routed) == [event["data"]["lead_id"]]
     assert dead == []
     assert OUTAGE["failures_left"] == 0
+
+
+async def test_an_event_too_large_to_publish_is_set_aside_and_does_not_block_the_others(
+    service: ServiceRuntime, fresh_nats_url: str
+) -> None:
+    from sqlalchemy import select
+
+    from salesrail.bus.outbox import PARKED
+    from salesrail.bus.tables import outbox
+
+    async with service.unit_of_work() as uow:
+        huge = await uow.publish(LeadRouted(lead_id="huge", owner_id="rep", rule="x" * 2_000_000))
+        fine = await uow.publish(LeadRouted(lead_id="fine", owner_id="rep", rule="r"))
+
+    routed = await wait_for_messages(fresh_nats_url, "salesrail.lead.routed", settle_s=1.0)
+
+    assert routed_lead_ids(routed) == ["fine"]
+    async with service.db.transaction() as session:
+        row = (await session.execute(select(outbox).where(outbox.c.event_id == huge.id))).one()
+        sent = await session.scalar(select(outbox.c.sent_at).where(outbox.c.event_id == fine.id))
+    assert row.attempts == PARKED and row.sent_at is None
+    assert "exceeds the server's" in row.last_error
+    assert sent is not None
