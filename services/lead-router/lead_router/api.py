@@ -33,6 +33,7 @@ from salesrail.auth import Principal, Role, require_roles
 from salesrail.http.app import runtime_of
 from salesrail.http.problems import ProblemError
 from salesrail.runtime import ServiceRuntime
+from salesrail.unit_of_work import UnitOfWork
 
 router = APIRouter()
 
@@ -279,8 +280,6 @@ async def simulate_routing(body: SimulateIn, request: Request, caller: RulesRead
     runtime = _runtime(request)
     # The real assignment code, in a transaction that is rolled back: nothing changes.
     async with runtime.db.sessions() as session, session.begin():
-        from salesrail.unit_of_work import UnitOfWork
-
         uow = UnitOfWork(session=session, outbox=runtime.outbox, clock=runtime.clock)
         decision = await assign(uow, match)
         await session.rollback()
@@ -289,7 +288,6 @@ async def simulate_routing(body: SimulateIn, request: Request, caller: RulesRead
         assign=match.assign.model_dump(exclude_none=True, mode="json"),
         explanation=decision.trace,
         candidates=[decision.owner_id] if decision.owner_id else [],
-        skipped=[],
         rules_version=routing.version or None,
         city_name=place.city_name,
         province=place.province,

@@ -172,7 +172,6 @@ class SimulateOut(BaseModel):
     assign: dict[str, Any]
     explanation: str
     candidates: list[str]
-    skipped: list[str]
     rules_version: int | None
     city_name: str | None
     province: str | None
