@@ -1,6 +1,9 @@
 """activity settings (`SALESRAIL_ACTIVITY_*` overrides `SALESRAIL_*`)."""
 
+from pathlib import Path
 from typing import ClassVar
+
+from pydantic import Field, model_validator
 
 from salesrail.settings import ServiceSettings
 
@@ -8,3 +11,17 @@ from salesrail.settings import ServiceSettings
 class Settings(ServiceSettings):
     service_name: ClassVar[str] = "activity"
     default_port: ClassVar[int] = 8002
+
+    # Attachments: content-addressed files under attachments_dir (default: <data_dir>/attachments).
+    attachments_dir: Path | None = None
+    attachment_max_bytes: int = 100 * 1024 * 1024
+    # Media types accepted, as sniffed from the bytes; a prefix ending in "/" allows a family.
+    attachment_types: list[str] = Field(
+        default_factory=lambda: ["image/", "audio/", "application/pdf"]
+    )
+
+    @model_validator(mode="after")
+    def _fill_attachments_dir(self) -> "Settings":
+        if self.attachments_dir is None:
+            self.attachments_dir = self.data_dir / "attachments"
+        return self

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from activity import api, publishers, subscribers
+from activity.attachments import api as attachments_api
 from activity.config import Settings
 from salesrail.service import entrypoints
 
@@ -11,7 +12,7 @@ create_app, main = entrypoints(
     title="Salesrail activity",
     description="Activities, attachments, opportunity stages and stage gates.",
     migrations=Path(__file__).parent / "migrations",
-    routers=[api.router],
+    routers=[api.router, attachments_api.router],
     consumers=subscribers.CONSUMERS,
     publishes=publishers.PUBLISHES,
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 from datetime import datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -95,18 +95,60 @@ class LeadStageChanged(EventData):
     from_stage: str | None = Field(default=None, alias="from")
     to_stage: str = Field(alias="to")
     by: str | None = None
+    reason: str | None = None
+    overridden: bool = False  # a supervisor passed a gate that was not met
+    occurred_at: AwareDatetime | None = None
 
 
 # --- activity -----------------------------------------------------------------------------
 
 
 class ActivityLogged(EventData):
+    """Any activity on a lead; what sla-monitor and metrics need to judge its progress."""
+
     event_type: ClassVar[str] = "activity.logged"
     activity_id: str
     lead_id: str
     rep_id: str
     type: str
     occurred_at: AwareDatetime
+    logged_at: AwareDatetime | None = None
+    on_time: bool | None = None  # visits: logged within the allowed delay after occurred_at
+    # Facts extracted from the memo (decision_maker, budget_min/max, next_step) and the
+    # names of those not found.
+    facts: dict[str, Any] = Field(default_factory=dict)
+    missing_facts: list[str] = Field(default_factory=list)
+    # The lead after this activity: its stage, how many distinct key people its activities
+    # have covered, and the share (0..1) of the next stage's gate checks already met.
+    stage: str | None = None
+    key_people_covered: int | None = None
+    proposal_completion: float | None = None
+    first_contact: bool = False  # this rep's first activity on this lead
+    tech_env_change: bool = False
+
+
+class StageGateOverridden(EventData):
+    """A supervisor moved a lead past a gate it did not pass; the missing items are kept."""
+
+    event_type: ClassVar[str] = "activity.gate_overridden"
+    lead_id: str
+    from_stage: str | None = None
+    to_stage: str
+    missing: list[str] = Field(default_factory=list)
+    reason: str
+    by: str
+
+
+class TechEnvChanged(EventData):
+    """A customer's technical environment changes: presales and after-sales must hear of it."""
+
+    event_type: ClassVar[str] = "activity.tech_env_changed"
+    lead_id: str
+    activity_id: str
+    rep_id: str
+    occurred_at: AwareDatetime
+    summary: str
+    matched_phrases: list[str] = Field(default_factory=list)
 
 
 # --- collaboration tickets ----------------------------------------------------------------
@@ -207,6 +249,8 @@ _CATALOG: tuple[type[EventData], ...] = (
     LeadDuplicateDetected,
     LeadRescored,
     ActivityLogged,
+    StageGateOverridden,
+    TechEnvChanged,
     TicketOpened,
     TicketAccepted,
     TicketDelivered,

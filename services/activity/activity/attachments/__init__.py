@@ -1,0 +1,1 @@
+"""Attachments: streamed uploads, type sniffed from the bytes, content-addressed storage."""
