@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import case, or_, select
+from sqlalchemy import and_, case, func, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lead_router.models import Lead
 from salesrail.text.company_names import company_region as region_of
 from salesrail.text.company_names import key_similarity
 
-__all__ = ["CANDIDATE_LIMIT", "Candidate", "DuplicateMatch", "best_match", "find_duplicate"]
+__all__ = [
+    "CANDIDATE_LIMIT",
+    "Candidate",
+    "CandidatePool",
+    "DuplicateMatch",
+    "Probe",
+    "best_match",
+    "find_duplicate",
+    "stored_candidates",
+]
 
 # Candidates compared per lookup. A block is an index lookup, but a common first pair of
 # characters can hold thousands of leads over a long window; comparing them all would make
@@ -43,6 +53,7 @@ class Candidate:
     company_key: str
     received_at: datetime
     company_region: str | None = None  # the place its company name names (杭州市), if any
+    company_block: str = ""
 
 
 def best_match(
@@ -77,6 +88,105 @@ def best_match(
     return best
 
 
+@dataclass(frozen=True)
+class Probe:
+    """A new lead, as much of it as looking for its earlier self needs."""
+
+    phone: str | None
+    company_key: str
+    company_block: str
+    since: datetime  # earliest received_at that still counts (the duplicate window)
+    company_region: str | None = None
+    exclude_id: str | None = None
+
+    def may_match(self, candidate: Candidate) -> bool:
+        if candidate.received_at < self.since or candidate.lead_id == self.exclude_id:
+            return False
+        if self.phone and candidate.phone == self.phone:
+            return True
+        return bool(self.company_key and candidate.company_block == self.company_block)
+
+
+async def stored_candidates(session: AsyncSession, probes: Sequence[Probe]) -> list[Candidate]:
+    """Earlier leads that any of `probes` could duplicate, in one query for a whole batch.
+
+    Same phone, or the same company block (at most CANDIDATE_LIMIT per block, exact names and
+    the most recent first). Leads marked `duplicate` are left out: a duplicate links to the
+    original. Each probe then keeps what concerns it (`Probe.may_match`).
+    """
+    phones = sorted({p.phone for p in probes if p.phone})
+    blocks = sorted({p.company_block for p in probes if p.company_block and p.company_key})
+    if not phones and not blocks:
+        return []
+    keys = sorted({p.company_key for p in probes if p.company_key})
+    live = and_(Lead.received_at >= min(p.since for p in probes), Lead.status != "duplicate")
+    columns = [
+        Lead.id,
+        Lead.owner_id,
+        Lead.phone,
+        Lead.company_key,
+        Lead.company_block,
+        Lead.company_name,
+        Lead.received_at,
+    ]
+    parts = []
+    if phones:
+        parts.append(select(*columns).where(live, Lead.phone.in_(phones)))
+    if blocks:
+        rank = func.row_number().over(
+            partition_by=Lead.company_block,
+            order_by=(case((Lead.company_key.in_(keys), 0), else_=1), Lead.received_at.desc()),
+        )
+        ranked = select(*columns, rank.label("rank")).where(live, Lead.company_block.in_(blocks))
+        ranked_rows = ranked.subquery()
+        parts.append(
+            select(*(ranked_rows.c[c.key] for c in columns)).where(
+                ranked_rows.c.rank <= CANDIDATE_LIMIT
+            )
+        )
+    query = union(*parts) if len(parts) > 1 else parts[0]
+    return [
+        Candidate(
+            lead_id=row.id,
+            owner_id=row.owner_id,
+            phone=row.phone,
+            company_key=row.company_key,
+            received_at=row.received_at,
+            company_region=region_of(row.company_name),
+            company_block=row.company_block,
+        )
+        for row in (await session.execute(query)).all()
+    ]
+
+
+class CandidatePool:
+    """Earlier leads indexed by phone and company block, so each probe looks at its own."""
+
+    def __init__(self, candidates: Iterable[Candidate] = ()) -> None:
+        self._by_phone: dict[str, list[Candidate]] = defaultdict(list)
+        self._by_block: dict[str, list[Candidate]] = defaultdict(list)
+        for candidate in candidates:
+            self.add(candidate)
+
+    def add(self, candidate: Candidate) -> None:
+        self._by_phone[candidate.phone].append(candidate)
+        if candidate.company_block:
+            self._by_block[candidate.company_block].append(candidate)
+
+    def match(self, probe: Probe, *, threshold: float) -> DuplicateMatch | None:
+        near = [*self._by_phone.get(probe.phone or "", ())]
+        if probe.company_key:
+            near += self._by_block.get(probe.company_block, ())
+        relevant = {c.lead_id: c for c in near if probe.may_match(c)}
+        return best_match(
+            relevant.values(),
+            phone=probe.phone,
+            company_key=probe.company_key,
+            threshold=threshold,
+            company_region=probe.company_region,
+        )
+
+
 async def find_duplicate(
     session: AsyncSession,
     *,
@@ -87,56 +197,8 @@ async def find_duplicate(
     threshold: float,
     exclude_id: str | None = None,
     company_region: str | None = None,
-    extra: Iterable[Candidate] = (),
 ) -> DuplicateMatch | None:
-    """The earlier lead (received at or after `since`) that a new lead duplicates, if any.
-
-    Leads already marked `duplicate` are never returned: a duplicate links to the original.
-    `extra`: earlier leads not in the table yet (the same intake batch).
-    """
-    matches = []
-    if phone:
-        matches.append(Lead.phone == phone)
-    if company_block and company_key:
-        matches.append(Lead.company_block == company_block)
-    unsaved = [c for c in extra if c.received_at >= since]
-    if not matches:
-        return None
-    query = (
-        select(
-            Lead.id,
-            Lead.owner_id,
-            Lead.phone,
-            Lead.company_key,
-            Lead.company_name,
-            Lead.received_at,
-        )
-        .where(Lead.received_at >= since, Lead.status != "duplicate", or_(*matches))
-        .order_by(
-            case((Lead.phone == (phone or ""), 0), else_=1),
-            case((Lead.company_key == company_key, 0), else_=1),
-            Lead.received_at.desc(),
-        )
-        .limit(CANDIDATE_LIMIT)
-    )
-    if exclude_id is not None:
-        query = query.where(Lead.id != exclude_id)
-    rows = (await session.execute(query)).all()
-    candidates = [
-        Candidate(
-            lead_id=row.id,
-            owner_id=row.owner_id,
-            phone=row.phone,
-            company_key=row.company_key,
-            received_at=row.received_at,
-            company_region=region_of(row.company_name),
-        )
-        for row in rows
-    ] + unsaved
-    return best_match(
-        candidates,
-        phone=phone,
-        company_key=company_key,
-        threshold=threshold,
-        company_region=company_region,
-    )
+    """The earlier lead (received at or after `since`) that a new lead duplicates, if any."""
+    probe = Probe(phone, company_key, company_block, since, company_region, exclude_id)
+    pool = CandidatePool(await stored_candidates(session, [probe]))
+    return pool.match(probe, threshold=threshold)

@@ -22,7 +22,7 @@ from sqlalchemy import or_, select, text, tuple_
 from sqlalchemy.exc import IntegrityError
 
 from lead_router import publishers
-from lead_router.duplicates import Candidate, find_duplicate
+from lead_router.duplicates import Candidate, CandidatePool, Probe, stored_candidates
 from lead_router.models import Lead
 from lead_router.routing import RepBook
 from lead_router.service import (
@@ -132,19 +132,14 @@ class IntakeBatcher:
                 fresh.append((index, item))
             matches = {i: routing.match(facts_for_routing(item.lead)) for i, item in fresh}
             book = await RepBook.load(uow, matches.values())
-            unsaved: list[Candidate] = []
+            probes = {i: _probe(item, window) for i, item in fresh}
+            # Earlier leads, stored or earlier in this batch.
+            earlier = CandidatePool(await stored_candidates(uow.session, list(probes.values())))
             with uow.session.no_autoflush:
                 for index, item in fresh:
                     lead = item.lead
-                    duplicate = await find_duplicate(
-                        uow.session,
-                        phone=lead.phone,
-                        company_key=lead.company_key,
-                        company_block=lead.company_block,
-                        since=lead.received_at - window,
-                        threshold=context.settings.duplicate_name_threshold,
-                        company_region=item.company_region,
-                        extra=unsaved,
+                    duplicate = earlier.match(
+                        probes[index], threshold=context.settings.duplicate_name_threshold
                     )
                     uow.session.add(lead)
                     await uow.publish(publishers.lead_received(lead))
@@ -168,10 +163,21 @@ class IntakeBatcher:
                             version=routing.version,
                             by=lead.created_by,
                         )
-                        unsaved.append(_candidate(item))
+                        earlier.add(_candidate(item))
                     results[index] = Intake(lead, created=True)
             await book.save(uow)
         return [r for r in results if r is not None]
+
+
+def _probe(item: NewLead, window: timedelta) -> Probe:
+    lead = item.lead
+    return Probe(
+        phone=lead.phone,
+        company_key=lead.company_key,
+        company_block=lead.company_block,
+        since=lead.received_at - window,
+        company_region=item.company_region,
+    )
 
 
 def _candidate(item: NewLead) -> Candidate:
@@ -183,6 +189,7 @@ def _candidate(item: NewLead) -> Candidate:
         company_key=lead.company_key,
         received_at=lead.received_at,
         company_region=item.company_region,
+        company_block=lead.company_block,
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, Security
@@ -49,11 +49,12 @@ async def authenticate(
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
 
 
-def require_roles(*roles: Role) -> Callable[..., Principal]:
+def require_roles(*roles: Role) -> Callable[..., Awaitable[Principal]]:
     """A dependency that lets the given roles (and admin) through, else 403."""
     allowed = frozenset(roles) | {Role.ADMIN}
 
-    def check(principal: CurrentPrincipal) -> Principal:
+    # async: FastAPI runs a plain `def` dependency in a worker thread, per request.
+    async def check(principal: CurrentPrincipal) -> Principal:
         if principal.role not in allowed:
             raise HTTPException(403, detail=f"role {principal.role.value!r} may not do this")
         return principal
