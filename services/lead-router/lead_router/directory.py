@@ -19,6 +19,7 @@ async def put_team(uow: UnitOfWork, team_id: str, team_in: TeamIn) -> tuple[Team
         uow.session.add(team)
     team.name, team.supervisor_id = team_in.name, team_in.supervisor_id
     team.channels = [channel.stored() for channel in team_in.channels]
+    team.roles = sorted(set(team_in.roles))
     team.updated_at = uow.now()
     return team, created
 
@@ -32,8 +33,9 @@ async def put_rep(uow: UnitOfWork, rep_id: str, rep_in: RepIn) -> tuple[Rep, boo
     if rep is None:
         rep = Rep(id=rep_id, open_leads=0, created_at=uow.now())
         uow.session.add(rep)
-    for field, value in rep_in.model_dump(exclude={"channels"}).items():
+    for field, value in rep_in.model_dump(exclude={"channels", "roles"}).items():
         setattr(rep, field, value)
+    rep.roles = sorted(set(rep_in.roles))
     rep.channels = [channel.stored() for channel in rep_in.channels]
     rep.updated_at = uow.now()
     return rep, created

@@ -87,6 +87,8 @@ class Team(Base):
     name: Mapped[str] = mapped_column(String(100))
     supervisor_id: Mapped[str | None] = mapped_column(String(64))
     channels: Mapped[list[dict[str, Any]]] = mapped_column(JsonDoc, default=list)
+    # Roles this team answers for ("ops_support", ...): notifications to a role reach it.
+    roles: Mapped[list[str]] = mapped_column(JsonDoc, default=list)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
@@ -104,6 +106,8 @@ class Rep(Base):
     # Kept by the same transactions that assign and release leads, so it is always exact.
     open_leads: Mapped[int] = mapped_column(Integer, default=0)
     channels: Mapped[list[dict[str, Any]]] = mapped_column(JsonDoc, default=list)
+    # Roles this person holds besides selling ("trainer", "sales_director", "manager", ...).
+    roles: Mapped[list[str]] = mapped_column(JsonDoc, default=list)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 

@@ -104,9 +104,24 @@ async def _owners(session: AsyncSession, recipient: Recipient) -> list[tuple[Own
         return [("team", team)] if team is not None else []
     if recipient.kind == "supervisor_of":
         return await _supervisors_of(session, recipient.id)
-    # Roles ("trainer", "ops-support") have no directory here yet.
-    log.info("notify.recipient_kind_not_supported", kind=recipient.kind, id=recipient.id)
+    if recipient.kind == "role":
+        return await _holders_of(session, recipient.id)
+    log.warning("notify.recipient_kind_not_supported", kind=recipient.kind, id=recipient.id)
     return []
+
+
+async def _holders_of(session: AsyncSession, role: str) -> list[tuple[OwnerKind, Any]]:
+    """Every team and every rep still with us that holds the role (a directory is small:
+    filtering in Python keeps one query that works on SQLite's JSON and PostgreSQL's JSONB)."""
+    teams = (await session.scalars(select(Team).order_by(Team.id))).all()
+    reps = (
+        await session.scalars(select(Rep).where(Rep.status != "inactive").order_by(Rep.id))
+    ).all()
+    holders: list[tuple[OwnerKind, Any]] = [("team", t) for t in teams if role in (t.roles or [])]
+    holders += [("rep", r) for r in reps if role in (r.roles or [])]
+    if not holders:
+        log.warning("notify.nobody_holds_role", role=role)
+    return holders
 
 
 async def _supervisors_of(session: AsyncSession, rep_id: str) -> list[tuple[OwnerKind, Any]]:

@@ -103,11 +103,17 @@ class LeadOut(BaseModel):
     history: list[HistoryEntry] | None = None
 
 
+# Who else a notification may be addressed to: "trainer", "sales_director", "ops_support"...
+RoleName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,63}$")]
+RoleList = Annotated[list[RoleName], Field(max_length=20)]
+
+
 class TeamIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Annotated[Text, StringConstraints(max_length=100)]
     supervisor_id: Id | None = None
     channels: ChannelList = []
+    roles: RoleList = []
 
 
 class TeamOut(BaseModel):
@@ -115,6 +121,7 @@ class TeamOut(BaseModel):
     name: str
     supervisor_id: str | None
     channels: list[dict[str, Any]]  # redacted: no robot keys, no secrets
+    roles: list[str]
 
 
 class RepIn(BaseModel):
@@ -130,6 +137,7 @@ class RepIn(BaseModel):
     cap: Annotated[int, Field(ge=0, le=100000)] | None = None
     status: Literal["active", "away", "inactive"] = "active"
     channels: ChannelList = []
+    roles: RoleList = []
 
 
 class RepOut(BaseModel):
@@ -142,6 +150,7 @@ class RepOut(BaseModel):
     status: str
     open_leads: int
     channels: list[dict[str, Any]]  # redacted: no robot keys, no secrets
+    roles: list[str]
 
 
 class RulesIn(BaseModel):
@@ -247,6 +256,7 @@ def team_out(team: Any) -> TeamOut:
         name=team.name,
         supervisor_id=team.supervisor_id,
         channels=redacted(team.channels),
+        roles=team.roles or [],
     )
 
 
@@ -261,4 +271,5 @@ def rep_out(rep: Any) -> RepOut:
         status=rep.status,
         open_leads=rep.open_leads,
         channels=redacted(rep.channels),
+        roles=rep.roles or [],
     )

@@ -219,7 +219,13 @@ async def add_team(
 
 
 async def add_rep(
-    runtime: ServiceRuntime, rep_id: str, channels: list[dict[str, Any]], team_id: str | None = None
+    runtime: ServiceRuntime,
+    rep_id: str,
+    channels: list[dict[str, Any]],
+    team_id: str | None = None,
+    *,
+    roles: tuple[str, ...] = (),
+    status: str = "active",
 ) -> None:
     now = datetime.now(UTC)
     async with runtime.unit_of_work() as uow:
@@ -231,9 +237,10 @@ async def add_rep(
                 cities=[],
                 categories=[],
                 cap=None,
-                status="active",
+                status=status,
                 open_leads=0,
                 channels=channels,
+                roles=list(roles),
                 created_at=now,
                 updated_at=now,
             )
@@ -287,6 +294,14 @@ async def test_each_channel_gets_exactly_one_signed_delivery_and_disabled_ones_n
         "east",
     )
     await add_rep(service, "rep-b", [], "east")
+    await add_rep(service, "coach", [webhook("c", receiver.url("/ok/coach"))], roles=("trainer",))
+    await add_rep(
+        service,
+        "gone",
+        [webhook("g", receiver.url("/ok/gone"))],
+        roles=("trainer",),
+        status="inactive",
+    )
 
     request_id = await request(
         service,
@@ -301,24 +316,30 @@ async def test_each_channel_gets_exactly_one_signed_delivery_and_disabled_ones_n
     deliveries = await wait_for_messages(
         fresh_nats_url,
         "salesrail.notify.delivery",
-        count=3,
+        count=4,
         where=lambda e: e["data"]["request_id"] == request_id,
         settle_s=1.0,
     )
-    for path in ("/ok/rep-a", "/ok/team-east", "/ok/boss"):
+    for path in ("/ok/rep-a", "/ok/team-east", "/ok/boss", "/ok/coach"):
         await receiver.wait_for(path)
     await asyncio.sleep(1.0)  # time for any extra copy to show up
 
-    assert len(deliveries) == 3
+    assert len(deliveries) == 4
     data = [envelope_of(m)["data"] for m in deliveries]
     assert sorted((d["owner_kind"], d["owner_id"], d["channel_id"]) for d in data) == [
+        ("rep", "coach", "c"),  # holds the role "trainer"; "gone" holds it too but left
         ("rep", "rep-a", "main"),
         ("rep", "rep-boss", "boss"),
         ("team", "east", "robot"),
     ]
     assert all("url" not in d and "secret" not in d for d in data)  # no secrets on the bus
     hits = receiver.hits
-    assert sorted(hit.path for hit in hits) == ["/ok/boss", "/ok/rep-a", "/ok/team-east"]
+    assert sorted(hit.path for hit in hits) == [
+        "/ok/boss",
+        "/ok/coach",
+        "/ok/rep-a",
+        "/ok/team-east",
+    ]
     assert all(hit.signed for hit in hits)
     assert {hit.headers["x-salesrail-delivery"] for hit in hits} == {
         envelope_of(m)["id"] for m in deliveries

@@ -493,6 +493,7 @@ async def test_reps_and_teams_are_managed_and_a_rep_with_open_leads_cannot_be_re
                 "team_id": "east-china",
                 "cities": ["杭州"],
                 "cap": 30,
+                "roles": ["trainer", "trainer"],
                 "channels": [
                     {
                         "id": "hook",
@@ -506,6 +507,9 @@ async def test_reps_and_teams_are_managed_and_a_rep_with_open_leads_cannot_be_re
         bad_team = await client.put(
             "/v1/reps/rep-x", json={"name": "x", "team_id": "nope"}, headers=ops
         )
+        bad_role = await client.put(
+            "/v1/reps/rep-x", json={"name": "x", "roles": ["Sales Director!"]}, headers=ops
+        )
         busy = await client.delete("/v1/reps/rep-zhang", headers=ops)
         gone = await client.delete("/v1/reps/rep-zhao", headers=ops)
         missing = await client.get("/v1/reps/rep-zhao", headers=ops)
@@ -517,6 +521,9 @@ async def test_reps_and_teams_are_managed_and_a_rep_with_open_leads_cannot_be_re
         )
     assert updated.status_code == 200
     assert updated.json()["cap"] == 30
+    assert updated.json()["roles"] == ["trainer"]
+    assert bad_role.status_code == 422
+    assert bad_role.json()["errors"][0]["field"].startswith("roles")
     channel = updated.json()["channels"][0]
     assert secret not in str(channel) and "token" not in channel["url"]
     assert bad_team.status_code == 422 and bad_team.json()["errors"][0]["field"] == "team_id"
