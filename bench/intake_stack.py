@@ -371,14 +371,17 @@ class IntakeStack:
     # --- checks ----------------------------------------------------------------------------
 
     def wait_drained(self, timeout: float = 30.0) -> int:
-        """Wait until the outbox has nothing unsent (the relay caught up); the unsent count."""
+        """Wait until the relay caught up and no request cut off by the generator is still
+        committing: nothing unsent and the lead count unchanged for a second. The unsent count."""
         deadline = time.monotonic() + timeout
-        unsent = -1
+        unsent, leads = -1, -1
         while time.monotonic() < deadline:
+            before = leads
+            leads = asyncio.run(self._scalar("SELECT count(*) FROM leads"))
             unsent = asyncio.run(self._scalar("SELECT count(*) FROM outbox WHERE sent_at IS NULL"))
-            if unsent == 0:
+            if unsent == 0 and leads == before:
                 return 0
-            time.sleep(0.3)
+            time.sleep(1.0)
         return unsent
 
     async def _scalar(self, sql: str) -> Any:
