@@ -2,9 +2,10 @@
 
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from lead_router.enrichment.settings import EnrichmentSettings
+from salesrail.notify import DEFAULT_RATES, Rate
 from salesrail.settings import ServiceSettings
 
 
@@ -22,3 +23,12 @@ class Settings(ServiceSettings, EnrichmentSettings):
     notify_timeout_s: float = Field(default=10.0, gt=0)
     # Host names, *.domains, IPs or CIDRs that may be private (e.g. an intranet webhook).
     notify_allow_hosts: list[str] = Field(default_factory=list)
+    # Messages per window a channel type accepts (the platforms' robot limits by default);
+    # e.g. SALESRAIL_LEAD_ROUTER_NOTIFY_RATE_LIMITS='{"webhook": {"messages": 50, "per_s": 60}}'.
+    notify_rate_limits: dict[str, Rate] = Field(default_factory=lambda: dict(DEFAULT_RATES))
+
+    @field_validator("notify_rate_limits")
+    @classmethod
+    def _keep_platform_limits(cls, rates: dict[str, Rate]) -> dict[str, Rate]:
+        # Setting the webhook's limit must not lift the robots' published ones.
+        return {**DEFAULT_RATES, **rates}

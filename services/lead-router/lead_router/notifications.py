@@ -38,12 +38,21 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lead_router.models import Rep, Team
-from salesrail.bus.consumer import EventConsumer, PoisonMessage, UnitOfWorkFactory
+from salesrail.bus.consumer import EventConsumer, PoisonMessage, RetryLater, UnitOfWorkFactory
 from salesrail.bus.tables import processed_events
 from salesrail.events.catalog import NotifyDelivery, NotifyRequested, Recipient
 from salesrail.events.envelope import Envelope
 from salesrail.events.streams import NOTIFY_STREAM
-from salesrail.notify import AddressPolicy, AddressRefused, ChannelConfig, Message, send
+from salesrail.notify import (
+    AddressPolicy,
+    AddressRefused,
+    ChannelConfig,
+    ChannelRateLimiter,
+    Message,
+    Rate,
+    RateLimited,
+    send,
+)
 from salesrail.unit_of_work import UnitOfWork
 
 log = structlog.get_logger(__name__)
@@ -65,6 +74,7 @@ class NotifySettings(Protocol):
 
     notify_timeout_s: float  # one attempt: DNS, connect and answer together
     notify_allow_hosts: list[str]  # host names, *.domains, IPs or CIDRs past the public check
+    notify_rate_limits: dict[str, Rate]  # per channel type: messages per window
 
 
 @dataclass(frozen=True)
@@ -209,6 +219,7 @@ def notification_consumers(settings: NotifySettings) -> tuple[EventConsumer, ...
     sender = _Sender(
         policy=AddressPolicy.allowing(settings.notify_allow_hosts),
         timeout_s=settings.notify_timeout_s,
+        limiter=ChannelRateLimiter(settings.notify_rate_limits),
     )
     return _fanout_consumer(), _DeliverConsumer(sender)
 
@@ -269,11 +280,18 @@ _OUTCOMES: ContextVar[dict[str, BaseException | None] | None] = ContextVar(
 class _Sender:
     policy: AddressPolicy
     timeout_s: float
+    limiter: ChannelRateLimiter
 
     async def attempt(
         self, delivery_id: str, channel: ChannelConfig, message: Message
     ) -> BaseException | None:
         """Send once; the error instead of raising it, so a whole batch can be sent at once."""
+        wait_s = self.limiter.reserve(channel.type, channel.url)
+        if wait_s > 0:
+            log.info("notify.rate_limited", delivery_id=delivery_id, channel=channel.describe())
+            return RateLimited(
+                f"{channel.describe()}: its rate limit is reached", retry_after_s=wait_s
+            )
         started = time.monotonic()
         try:
             await send(
@@ -409,6 +427,8 @@ class _DeliverConsumer(EventConsumer):
         error = outcomes[envelope.id]
         if isinstance(error, AddressRefused):
             raise PoisonMessage(f"{channel.describe()}: {error}") from error
+        if isinstance(error, RateLimited):  # its turn comes: not a failure of the message
+            raise RetryLater(str(error), delay_s=error.retry_after_s) from error
         if error is not None:
             raise error
 

@@ -69,6 +69,15 @@ class PoisonMessage(Exception):
     """A message that can never be processed (malformed, or invalid for its type)."""
 
 
+class RetryLater(Exception):
+    """Not now, through no fault of the message (e.g. a channel's rate limit): redelivered
+    after `delay_s`, and dead-lettered only after `give_up_after` tries, like an outage."""
+
+    def __init__(self, reason: str, *, delay_s: float) -> None:
+        super().__init__(reason)
+        self.delay_s = delay_s
+
+
 @dataclass(frozen=True)
 class _Route:
     pattern: str
@@ -211,12 +220,15 @@ class _ConsumerRunner:
             attempt = _deliveries(message)
             reason = _reason(exc)
             outage = is_outage(exc)
-            if attempt >= (self.give_up_after if outage else self.max_deliver):
+            patient = outage or isinstance(exc, RetryLater)
+            if attempt >= (self.give_up_after if patient else self.max_deliver):
                 await self._dead_letter(message, f"failed {attempt} times; last: {reason}")
                 return
             delay = self.backoff_s[min(attempt - 1, len(self.backoff_s) - 1)]
             if outage:  # not the message's fault: keep it until the database is back
                 delay = min(delay, self.outage_retry_s)
+            if isinstance(exc, RetryLater):
+                delay = exc.delay_s
             log.warning(
                 "consumer.retry",
                 consumer=self.consumer.name,

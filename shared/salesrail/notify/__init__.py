@@ -6,18 +6,24 @@ from salesrail.notify.channels import (
     ChannelList,
     DeliveryFailed,
     Message,
+    RateLimited,
     send,
     verify_webhook_signature,
     webhook_signature,
 )
+from salesrail.notify.rate_limits import DEFAULT_RATES, ChannelRateLimiter, Rate
 
 __all__ = [
+    "DEFAULT_RATES",
+    "ChannelRateLimiter",
+    "Rate",
     "AddressPolicy",
     "AddressRefused",
     "ChannelConfig",
     "ChannelList",
     "DeliveryFailed",
     "Message",
+    "RateLimited",
     "ResolutionFailed",
     "send",
     "verify_webhook_signature",

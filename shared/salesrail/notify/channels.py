@@ -67,6 +67,19 @@ class DeliveryFailed(Exception):
     """The channel did not accept the message this time (network, HTTP status, error code)."""
 
 
+class RateLimited(DeliveryFailed):
+    """The channel said "too many messages": try again after `retry_after_s`."""
+
+    def __init__(self, reason: str, *, retry_after_s: float = 60.0) -> None:
+        super().__init__(reason)
+        self.retry_after_s = retry_after_s
+
+
+# Result codes meaning "sent too often": WeCom 45009, DingTalk 130101 and 410100,
+# Feishu 9499 and 11232.
+_RATE_LIMIT_CODES = frozenset({45009, 130101, 410100, 9499, 11232})
+
+
 class ChannelConfig(BaseModel):
     """One place a message can go; stored in a rep's or team's `channels` list."""
 
@@ -357,6 +370,8 @@ async def _read_capped(response: httpx.Response) -> bytes:
 def _check_answer(channel: ChannelConfig, status: int, content: bytes) -> None:
     where = channel.describe()
     snippet = content[:300].decode(errors="replace")
+    if status == 429:
+        raise RateLimited(f"{where} answered HTTP 429 (too many requests): {snippet}")
     if not 200 <= status < 300:
         extra = " (redirects are not followed)" if 300 <= status < 400 else ""
         raise DeliveryFailed(f"{where} answered HTTP {status}{extra}: {snippet}")
@@ -376,6 +391,8 @@ def _check_answer(channel: ChannelConfig, status: int, content: bytes) -> None:
         code, detail = answer.get("errcode"), answer.get("errmsg")
     if code is None:
         raise DeliveryFailed(f"{where} answered without a result code: {snippet}")
+    if code in _RATE_LIMIT_CODES:
+        raise RateLimited(f"{where} is rate-limited: error {code}: {detail}")
     if code != 0:
         raise DeliveryFailed(f"{where} refused the message: error {code}: {detail}")
 

@@ -40,7 +40,7 @@ from salesrail.embedded_nats import free_port
 from salesrail.events.catalog import NotifyDelivery, NotifyRequested, Recipient
 from salesrail.events.envelope import Envelope
 from salesrail.events.streams import NOTIFY_STREAM
-from salesrail.notify import AddressPolicy
+from salesrail.notify import AddressPolicy, ChannelRateLimiter, Rate
 from salesrail.notify.channels import dingtalk_sign
 from salesrail.runtime import ServiceRuntime
 from tests.support.apps import api_key, running
@@ -54,9 +54,13 @@ MAX_DELIVER = 5
 DLQ = f"salesrail.dlq.{DELIVER_CONSUMER}"
 
 
+WECOM_RATE = Rate(2, 2.0)  # a robot's quota, shrunk so a test sees several windows
+
+
 class NotifyTestSettings(Settings):
     notify_timeout_s: float = 3.0
     notify_allow_hosts: list[str] = Field(default_factory=lambda: ["127.0.0.1"])
+    notify_rate_limits: dict[str, Rate] = Field(default_factory=lambda: {"wecom": WECOM_RATE})
 
 
 # --- a receiver -------------------------------------------------------------------------
@@ -69,6 +73,7 @@ class Hit:
     body: bytes
     query: dict[str, str]
     signed: bool  # the webhook signature (or DingTalk sign) verified against the secret
+    at: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -100,6 +105,8 @@ class Receiver:
             if path == "dingtalk":
                 answer = {"errcode": 0, "errmsg": "ok"} if hit.signed else {"errcode": 310000}
                 return JSONResponse(answer)
+            if path == "wecom":
+                return JSONResponse({"errcode": 0, "errmsg": "ok"})
             if path == "wecom-refuses":
                 return JSONResponse({"errcode": 93000, "errmsg": "invalid webhook url"})
             return JSONResponse({"ok": True})
@@ -456,6 +463,30 @@ async def test_robot_platforms_dingtalk_signing_and_an_error_code_in_a_200_answe
     assert "k3y" not in reason  # the robot's key is a credential
 
 
+async def test_a_burst_to_a_robot_keeps_to_its_rate_and_every_message_arrives_once(
+    service: ServiceRuntime, receiver: Receiver, fresh_nats_url: str
+) -> None:
+    await add_team(
+        service, "south", [{"id": "wx", "type": "wecom", "url": receiver.url("/wecom?key=k")}]
+    )
+
+    for n in range(5):
+        await request(service, ("team", "south"), title=f"告警 {n}")
+    for _ in range(300):
+        if len(receiver.at("/wecom")) >= 5:
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(1.0)  # time for any extra copy to show up
+
+    hits = receiver.at("/wecom")
+    titles = sorted(json.loads(hit.body)["markdown"]["content"].split("\n")[0] for hit in hits)
+    assert len(hits) == 5 and len(set(titles)) == 5
+    times = [hit.at for hit in hits]
+    for i, start in enumerate(times):  # never more than the quota within one window
+        assert sum(1 for t in times[i:] if t - start < WECOM_RATE.per_s - 0.1) <= 2
+    assert await wait_for_messages(fresh_nats_url, DLQ, timeout_s=0.5) == []
+
+
 async def test_a_slow_receiver_holds_no_database_lock(
     service: ServiceRuntime, receiver: Receiver
 ) -> None:
@@ -496,7 +527,9 @@ class _CountingSender(_Sender):
     """Records every send instead of making it."""
 
     def __init__(self) -> None:
-        super().__init__(policy=AddressPolicy.allowing([]), timeout_s=1.0)
+        super().__init__(
+            policy=AddressPolicy.allowing([]), timeout_s=1.0, limiter=ChannelRateLimiter({})
+        )
         object.__setattr__(self, "sent", [])
 
     async def attempt(self, delivery_id: str, channel: Any, message: Any) -> BaseException | None:
