@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -14,7 +15,7 @@ import nats
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from salesrail.bus.consumer import REASON_HEADER, EventConsumer
+from salesrail.bus.consumer import REASON_HEADER, EventConsumer, RetryLater
 from salesrail.events.catalog import LeadReceived, LeadRouted
 from salesrail.events.streams import LEAD_STREAM
 from salesrail.runtime import ServiceRuntime
@@ -31,6 +32,7 @@ class PlumbingSettings(ServiceSettings):
 
 SLOW_HANDLER_STARTED = asyncio.Event()
 OUTAGE = {"failures_left": 0}
+NOT_YET = {"refusals_left": 0, "at": []}
 
 
 def make_consumer() -> EventConsumer:
@@ -43,6 +45,10 @@ def make_consumer() -> EventConsumer:
         if lead.company_name == "outage" and OUTAGE["failures_left"] > 0:
             OUTAGE["failures_left"] -= 1
             raise OperationalError("SELECT 1", {}, ConnectionRefusedError("database is away"))
+        if lead.company_name == "not yet" and NOT_YET["refusals_left"] > 0:
+            NOT_YET["refusals_left"] -= 1
+            NOT_YET["at"].append(time.monotonic())
+            raise RetryLater("its turn has not come", delay_s=0.6)
         if lead.company_name == "slow":
             SLOW_HANDLER_STARTED.set()
             await asyncio.sleep(1.5)
@@ -203,6 +209,26 @@ async def test_a_database_outage_longer_than_max_deliver_loses_no_event(
     assert routed_lead_ids(routed) == [event["data"]["lead_id"]]
     assert dead == []
     assert OUTAGE["failures_left"] == 0
+
+
+async def test_retry_later_waits_the_given_delay_and_outlasts_max_deliver(
+    service: ServiceRuntime, fresh_nats_url: str
+) -> None:
+    NOT_YET.update(refusals_left=8, at=[])  # max_deliver is 3
+    event = envelope("not yet")
+    await publish(fresh_nats_url, event)
+
+    routed = await wait_for_messages(fresh_nats_url, "salesrail.lead.routed", timeout_s=30)
+    dead = await wait_for_messages(fresh_nats_url, f"salesrail.dlq.{CONSUMER}", timeout_s=1)
+
+    assert routed_lead_ids(routed) == [event["data"]["lead_id"]]
+    assert dead == []
+    # A failed batch is replayed message by message: calls come in pairs per delivery.
+    at = NOT_YET["at"]
+    deliveries = [t for i, t in enumerate(at) if i == 0 or t - at[i - 1] > 0.1]
+    gaps = [b - a for a, b in zip(deliveries, deliveries[1:], strict=False)]
+    assert len(deliveries) >= 4  # more than max_deliver, and never dead-lettered
+    assert all(gap >= 0.5 for gap in gaps)  # the delay asked for, not the back-off (0.2 s)
 
 
 async def test_an_event_too_large_to_publish_is_set_aside_and_does_not_block_the_others(
