@@ -31,16 +31,11 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from prometheus_client import Counter
 from pydantic import ValidationError
 from sqlalchemy import insert, select
-from sqlalchemy.exc import (
-    DBAPIError,
-    DisconnectionError,
-    InterfaceError,
-    OperationalError,
-    StatementError,
-)
+from sqlalchemy.exc import StatementError
 
 from salesrail.bus.tables import processed_events
 from salesrail.clock import Clock
+from salesrail.db.errors import is_outage
 from salesrail.events.catalog import EventData, data_model_for
 from salesrail.events.envelope import Envelope
 from salesrail.events.streams import DEAD_LETTER_PREFIX, StreamSpec
@@ -294,15 +289,6 @@ class _ConsumerRunner:
             deliveries=meta.num_delivered,
             reason=reason[:500],
         )
-
-
-def is_outage(exc: BaseException) -> bool:
-    """The database (or network) is away: no fault of the message, so never dead-letter it."""
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
-    return isinstance(
-        exc, OperationalError | InterfaceError | DisconnectionError | OSError | TimeoutError
-    )
 
 
 def _reason(exc: BaseException) -> str:

@@ -11,6 +11,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from salesrail.db.errors import is_outage
+
 PROBLEM_JSON = "application/problem+json"
 log = structlog.get_logger(__name__)
 
@@ -130,6 +132,15 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if is_outage(exc):
+            # Not the request's fault; retrying is safe (intake and claims are idempotent).
+            log.warning("http.database_unavailable", path=request.url.path, error=repr(exc)[:300])
+            return problem_response(
+                503,
+                "the database is not reachable right now; retry shortly",
+                title="Service unavailable",
+                headers={"Retry-After": "2"},
+            )
         log.exception("http.unhandled_error", path=request.url.path)
         return problem_response(
             500,
