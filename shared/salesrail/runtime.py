@@ -66,8 +66,13 @@ class ServiceRuntime:
         self.clock = clock
         self.migrations = migrations
         self.consumers = tuple(consumers(settings) if callable(consumers) else consumers)
-        self.db = Database(settings.database_url)
-        self.auth_db = Database(settings.auth_database_url, pool_size=2)
+        self.db = Database(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+        )
+        # Key rows are cached: a few connections serve a cold cache without churn.
+        self.auth_db = Database(settings.auth_database_url, pool_size=4, max_overflow=2)
         self.auth = AuthContext(
             api_keys=ApiKeyStore(self.auth_db, clock=clock, cache_s=settings.api_key_cache_s),
             jwt=JwtVerifier(

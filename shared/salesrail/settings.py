@@ -38,6 +38,11 @@ class ServiceSettings(BaseSettings):
     data_dir: Path = Path("var")
     database_url: str = ""
     auth_database_url: str = ""
+    # Connections kept open to the service's database. Concurrent work beyond it waits for one
+    # (up to db_max_overflow more are opened and closed again, which is costly under load):
+    # size PostgreSQL's max_connections for replicas x (db_pool_size + db_max_overflow + 2).
+    db_pool_size: int = Field(default=20, ge=1, le=500)
+    db_max_overflow: int = Field(default=5, ge=0, le=500)
     nats_url: str = "nats://127.0.0.1:4222"
     nats_connect_timeout_s: float = 2.0
 

@@ -23,7 +23,12 @@ class Database:
     """One service's database. `transaction()` is the unit of work of every use case."""
 
     def __init__(
-        self, url: str, *, pool_size: int = 10, idle_ping_after_s: float = IDLE_PING_AFTER_S
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        max_overflow: int | None = None,
+        idle_ping_after_s: float = IDLE_PING_AFTER_S,
     ) -> None:
         self.url = make_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
@@ -32,7 +37,8 @@ class Database:
             _ensure_parent_dir(self.url.database)
             kwargs["connect_args"] = {"timeout": 30}
         else:
-            kwargs.update(pool_size=pool_size, max_overflow=pool_size)
+            overflow = pool_size if max_overflow is None else max_overflow
+            kwargs.update(pool_size=pool_size, max_overflow=overflow)
         self.engine = create_async_engine(self.url, **kwargs)
         _ping_when_idle(self.engine.sync_engine, after_s=idle_ping_after_s)
         if self.is_sqlite:
