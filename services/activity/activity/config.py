@@ -20,6 +20,14 @@ class Settings(ServiceSettings):
         default_factory=lambda: ["image/", "audio/", "application/pdf"]
     )
 
+    # Rule files (activity_requirements.yaml, stage_gates.yaml); default: the shipped ones.
+    rules_dir: Path | None = None
+    # A contract's party matches the lead's company at this similarity (0-100) or above.
+    party_name_threshold: float = Field(default=85.0, ge=50.0, le=100.0)
+    # Activities logged together share one transaction, at most this many (group commit).
+    group_commit_size: int = Field(default=100, ge=1, le=1000)
+    timeline_page_size: int = Field(default=50, ge=1, le=500)
+
     @model_validator(mode="after")
     def _fill_attachments_dir(self) -> "Settings":
         if self.attachments_dir is None:

@@ -1,4 +1,8 @@
-"""Bus handlers of activity: keep its view of each lead (owner, stage) from lead events."""
+"""Bus handlers of activity: keep its view of each lead (owner, team) from lead events.
+
+Events may arrive in any order: each owner change carries the time it happened (the envelope's
+`occurred_at`), and only a newer one replaces the owner already recorded.
+"""
 
 from __future__ import annotations
 
@@ -28,17 +32,40 @@ async def on_lead_received(uow: UnitOfWork, _envelope: Envelope, data: LeadRecei
 
 
 @leads.on("lead.routed")
+async def on_lead_routed(uow: UnitOfWork, envelope: Envelope, data: LeadRouted) -> None:
+    if data.team_id is not None:
+        await service.remember_team(
+            uow=uow, rep_id=data.owner_id, team_id=data.team_id, seen_at=envelope.occurred_at
+        )
+    await service.set_owner(
+        uow=uow,
+        lead_id=data.lead_id,
+        owner_id=data.owner_id,
+        team_id=data.team_id,
+        changed_at=envelope.occurred_at,
+    )
+
+
 @leads.on("lead.claimed")
 @leads.on("lead.reassigned")
 async def on_owner_changed(
-    uow: UnitOfWork, _envelope: Envelope, data: LeadRouted | LeadClaimed | LeadReassigned
+    uow: UnitOfWork, envelope: Envelope, data: LeadClaimed | LeadReassigned
 ) -> None:
-    await service.set_owner(uow=uow, lead_id=data.lead_id, owner_id=data.owner_id)
+    # These events do not name the team: the new owner's team as routing last told it.
+    await service.set_owner(
+        uow=uow,
+        lead_id=data.lead_id,
+        owner_id=data.owner_id,
+        team_id=await service.team_of(uow=uow, rep_id=data.owner_id),
+        changed_at=envelope.occurred_at,
+    )
 
 
 @leads.on("lead.pooled")
-async def on_lead_pooled(uow: UnitOfWork, _envelope: Envelope, data: LeadPooled) -> None:
-    await service.set_owner(uow=uow, lead_id=data.lead_id, owner_id=None)
+async def on_lead_pooled(uow: UnitOfWork, envelope: Envelope, data: LeadPooled) -> None:
+    await service.set_owner(
+        uow=uow, lead_id=data.lead_id, owner_id=None, team_id=None, changed_at=envelope.occurred_at
+    )
 
 
 CONSUMERS: tuple[EventConsumer, ...] = (leads,)

@@ -150,16 +150,29 @@ async def test_owner_changes_follow_the_lead_through_reassignment_pool_and_claim
     assert claimed.json()["owner_id"] == "rep-zhao"
 
 
-async def test_an_owner_change_for_an_unknown_lead_creates_nothing(
+async def test_an_owner_change_before_the_leads_announcement_is_kept_until_it_arrives(
     app: FastAPI, nats_url: str
 ) -> None:
     lead_id = str(uuid.uuid4())
     async with running(app) as client:
         supervisor = await api_key(app, Role.SUPERVISOR)
         await publish(nats_url, envelope_for(routed(lead_id, "rep-zhang")))
-        assert await wait_until_consumed(nats_url, "SALESRAIL_LEAD", "activity-leads")
-        answer = await client.get(f"/v1/leads/{lead_id}/stage", headers=supervisor)
-    assert answer.status_code == 404
+        early = await stage_until(client, lead_id, supervisor, owner_id="rep-zhang")
+
+        await publish(nats_url, envelope_for(received(lead_id)))
+        complete = await eventually(
+            lambda: client.get(f"/v1/leads/{lead_id}/stage", headers=supervisor),
+            lambda r: r.json().get("company_name") is not None,
+        )
+
+    assert early.json() == {
+        "lead_id": lead_id,
+        "stage": "contact",
+        "owner_id": "rep-zhang",
+        "company_name": None,
+    }
+    assert complete.json()["company_name"] == "杭州某某紧固件有限公司"
+    assert complete.json()["owner_id"] == "rep-zhang"
 
 
 async def test_a_rep_sees_the_stage_of_their_own_leads_only(app: FastAPI, nats_url: str) -> None:

@@ -1,0 +1,386 @@
+"""Logging an activity: checked against its type's rules, folded into its lead, published.
+
+`prepare` does what needs no database (validation, memo extraction) in the request itself;
+`apply_batch` checks and stores a batch of them in one unit of work (see activity.batcher).
+A refused activity stores nothing and changes nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+
+from activity import dossier, evidence, publishers, rules
+from activity.attachments.service import load_attachments
+from activity.batcher import GroupCommit
+from activity.conditions import facts_read
+from activity.memo import extract_memo_facts, key_people
+from activity.models import RECORD_FIELDS, Activity, Attachment, Lead, Override
+from activity.party_match import PartyMatch, match_party
+from activity.requirements import CompiledRequirements, Requirement
+from activity.rulebook import Rulebook
+from activity.schemas import ActivityIn
+from activity.tech_env import detect_tech_env_change
+from salesrail.auth import Principal, Role
+from salesrail.http.problems import VALIDATION, ProblemError, invalid_field
+from salesrail.unit_of_work import UnitOfWork
+
+UnitOfWorkFactory = Callable[[], AbstractAsyncContextManager[UnitOfWork]]
+INCOMPLETE = "urn:salesrail:problem:activity-incomplete"
+
+
+@dataclass(frozen=True)
+class Submission:
+    """An activity ready to be checked against its lead: what the request alone tells."""
+
+    body: ActivityIn
+    caller: Principal
+    memo_facts: dict[str, Any]
+    missing_facts: list[str]
+    key_people: list[str]
+    tech_env_phrases: list[str]
+
+
+@dataclass(frozen=True)
+class Logged:
+    row: dict[str, Any]
+    stage: str
+    key_people_covered: int
+    proposal_completion: float | None
+    first_contact: bool
+
+
+@dataclass
+class _LeadState:
+    lead_id: str
+    owner_id: str | None
+    team_id: str | None
+    company_name: str | None
+    stage: str
+    dossier: dict[str, Any]
+    changed: bool = False
+
+
+def prepare(
+    body: ActivityIn, caller: Principal, *, requirements: CompiledRequirements, now: datetime
+) -> Submission:
+    """Refuse what is wrong whatever the lead; read the memo."""
+    if body.type not in requirements.types:
+        known = ", ".join(requirements.types)
+        raise invalid_field("type", f"unknown activity type {body.type!r}; known: {known}")
+    if rules.in_future(body.occurred_at, now=now):
+        raise invalid_field("occurred_at", "is in the future")
+    if caller.role is Role.REP and body.rep_id != caller.rep_id:
+        raise ProblemError(403, "a rep logs activities under their own rep_id")
+    if body.override_reason and caller.role not in (Role.SUPERVISOR, Role.ADMIN):
+        raise ProblemError(403, "only a supervisor or admin may override the activity rules")
+    found, missing = {}, []
+    if body.transcript or requirements.rules_of(body.type).memo_facts:
+        memo = extract_memo_facts(body.transcript or "")
+        found = {k: v for k, v in memo.facts.items() if v is not None}
+        missing = list(memo.missing)
+    people = [*body.contacts, *(key_people(body.transcript) if body.transcript else [])]
+    decision_maker = body.decision_maker or found.get("decision_maker")
+    if decision_maker:
+        people.append(decision_maker)
+    text = "\n".join(t for t in (body.summary, body.transcript, body.minutes) if t)
+    return Submission(
+        body=body,
+        caller=caller,
+        memo_facts=found,
+        missing_facts=missing,
+        key_people=people,
+        tech_env_phrases=detect_tech_env_change(text) if text else [],
+    )
+
+
+class Capture:
+    """Where requests hand their activities: applied in shared transactions, answered each."""
+
+    def __init__(
+        self,
+        *,
+        unit_of_work: UnitOfWorkFactory,
+        rulebook: Rulebook,
+        party_threshold: float,
+        max_batch: int,
+    ) -> None:
+        self._unit_of_work = unit_of_work
+        self._rulebook = rulebook
+        self._party_threshold = party_threshold
+        self._commit: GroupCommit[Submission, Logged] = GroupCommit(
+            self._apply, max_batch=max_batch
+        )
+
+    def start(self) -> None:
+        self._commit.start()
+
+    async def stop(self) -> None:
+        await self._commit.stop()
+
+    async def log(self, submission: Submission) -> Logged:
+        return await self._commit.submit(submission)
+
+    async def _apply(self, items: list[Submission]) -> list[Logged | ProblemError]:
+        async with self._unit_of_work() as uow:
+            return await apply_batch(
+                uow, items, rulebook=self._rulebook, party_threshold=self._party_threshold
+            )
+
+
+async def apply_batch(
+    uow: UnitOfWork, items: Sequence[Submission], *, rulebook: Rulebook, party_threshold: float
+) -> list[Logged | ProblemError]:
+    """Check each activity against its lead, in order; store the accepted ones together."""
+    leads = await _lock_leads(uow, {item.body.lead_id for item in items})
+    results: list[Logged | ProblemError] = []
+    activities: list[dict[str, Any]] = []
+    overrides: list[dict[str, Any]] = []
+    for item in items:
+        try:
+            lead = leads.get(item.body.lead_id)
+            if lead is None or not rules.may_act(item.caller, lead.owner_id, lead.team_id):
+                raise ProblemError(404, f"no lead {item.body.lead_id}")
+            attachments = await _attachments(uow, item.body)
+            logged, override = _accept(
+                item,
+                lead,
+                attachments,
+                now=uow.now(),
+                rulebook=rulebook,
+                party_threshold=party_threshold,
+            )
+        except ProblemError as refusal:
+            results.append(refusal)
+            continue
+        results.append(logged)
+        activities.append(logged.row)
+        if override is not None:
+            overrides.append(override)
+        await uow.publish(
+            publishers.activity_logged(
+                logged.row,
+                stage=logged.stage,
+                key_people_covered=logged.key_people_covered,
+                proposal_completion=logged.proposal_completion,
+                first_contact=logged.first_contact,
+            )
+        )
+        if logged.row["tech_env_change"]:
+            await uow.publish(
+                publishers.tech_env_changed(logged.row, matched_phrases=item.tech_env_phrases)
+            )
+    # Core inserts: one prepared statement for every row, whatever fields a row leaves empty.
+    if activities:
+        await uow.session.execute(insert(Activity.__table__), [_stored(a) for a in activities])
+    if overrides:
+        await uow.session.execute(insert(Override.__table__), overrides)
+    changed = [lead for lead in leads.values() if lead.changed]
+    if changed:
+        await uow.session.execute(
+            update(Lead).execution_options(synchronize_session=False),
+            [
+                {"lead_id": lead.lead_id, "dossier": lead.dossier, "updated_at": uow.now()}
+                for lead in changed
+            ],
+        )
+    return results
+
+
+def _accept(
+    item: Submission,
+    lead: _LeadState,
+    attachments: list[Attachment],
+    *,
+    now: datetime,
+    rulebook: Rulebook,
+    party_threshold: float,
+) -> tuple[Logged, dict[str, Any] | None]:
+    """The activity as stored and what it did to its lead, or a refusal (ProblemError)."""
+    body, caller = item.body, item.caller
+    type_rules = rulebook.requirements.rules_of(body.type)
+    party = (
+        match_party(body.party_name, lead.company_name, threshold=party_threshold)
+        if body.party_name
+        else None
+    )
+    facts = evidence.activity_facts(body, attachments, memo_facts=item.memo_facts, party=party)
+    verdict = rulebook.requirements.check(body.type, facts)
+    overridden = bool(verdict.missing)
+    if verdict.missing and not (body.override_reason and verdict.overridable):
+        raise _incomplete(body.type, verdict.missing, party)
+    if overridden and not rules.may_override(caller, lead.owner_id, lead.team_id):
+        raise ProblemError(403, "only the supervisor of the lead's team or admin may override")
+
+    on_time = rules.on_time(body.occurred_at, now, type_rules.on_time_within)
+    memo_facts = dict(item.memo_facts)
+    if body.decision_maker:
+        memo_facts["decision_maker"] = body.decision_maker
+    missing_facts = [f for f in item.missing_facts if f not in memo_facts]
+    flags = evidence.flags(
+        occurred_at=body.occurred_at,
+        on_time=on_time,
+        late_after=type_rules.on_time_within,
+        logged_at=now,
+        attachments=attachments,
+        photo_tolerance=rulebook.requirements.document.photo_tolerance,
+        missing_facts=missing_facts,
+    )
+    activity_id = str(uuid.uuid4())
+    override = None
+    if overridden:
+        assert body.override_reason is not None
+        missing = [_described(r, party) for r in verdict.missing]
+        flags.append({"code": "overridden", "message": "; ".join(m["message"] for m in missing)})
+        override = {
+            "override_id": str(uuid.uuid4()),
+            "lead_id": lead.lead_id,
+            "scope": "activity",
+            "subject_id": activity_id,
+            "missing": missing,
+            "reason": body.override_reason,
+            "by": caller.subject,
+            "role": caller.role.value,
+            "occurred_at": now,
+        }
+
+    folded = dossier.fold(
+        lead.dossier,
+        activity_type=body.type,
+        rep_id=body.rep_id,
+        delivers=verdict.delivers,
+        facts=memo_facts,
+        key_people=item.key_people,
+        overridden=overridden,
+    )
+    lead.dossier, lead.changed = folded.dossier, True
+    completion = rulebook.gates.completion(
+        rules.next_stage(lead.stage), dossier.gate_facts(folded.dossier, owner_id=lead.owner_id)
+    )
+    row = {
+        "activity_id": activity_id,
+        "lead_id": lead.lead_id,
+        "rep_id": body.rep_id,
+        "type": body.type,
+        "occurred_at": body.occurred_at,
+        "logged_at": now,
+        "logged_by": caller.subject,
+        "on_time": on_time,
+        "summary": body.summary,
+        "transcript": body.transcript,
+        "details": _details(body, party),
+        "attachments": [a.attachment_id for a in attachments],
+        "facts": memo_facts,
+        "missing_facts": missing_facts,
+        "key_people": _distinct(item.key_people),
+        "flags": flags,
+        "tech_env_change": body.tech_env_change or bool(item.tech_env_phrases),
+        "overridden": overridden,
+    }
+    logged = Logged(row, lead.stage, folded.key_people_covered, completion, folded.first_contact)
+    return logged, override
+
+
+async def _lock_leads(uow: UnitOfWork, lead_ids: set[str]) -> dict[str, _LeadState]:
+    """The batch's leads, locked in a fixed order (two batches cannot deadlock)."""
+    rows = await uow.session.execute(
+        select(
+            Lead.lead_id, Lead.owner_id, Lead.team_id, Lead.company_name, Lead.stage, Lead.dossier
+        )
+        .where(Lead.lead_id.in_(sorted(lead_ids)))
+        .order_by(Lead.lead_id)
+        .with_for_update()
+    )
+    return {
+        row.lead_id: _LeadState(
+            row.lead_id, row.owner_id, row.team_id, row.company_name, row.stage, row.dossier or {}
+        )
+        for row in rows
+    }
+
+
+async def _attachments(uow: UnitOfWork, body: ActivityIn) -> list[Attachment]:
+    """The activity's attachments, in the order given; any not of this lead is refused."""
+    wanted = list(dict.fromkeys(body.attachments))
+    found = await load_attachments(uow.session, body.lead_id, wanted) if wanted else {}
+    unknown = [i for i, attachment_id in enumerate(body.attachments) if attachment_id not in found]
+    if unknown:
+        raise ProblemError(
+            422,
+            "unknown attachments: upload them for this lead first",
+            type=VALIDATION,
+            title="Invalid request",
+            errors=[
+                {
+                    "field": f"attachments[{i}]",
+                    "in": "body",
+                    "message": f"no attachment {body.attachments[i]} on lead {body.lead_id}",
+                    "code": "unknown",
+                }
+                for i in unknown
+            ],
+        )
+    return [found[attachment_id] for attachment_id in wanted]
+
+
+def _described(requirement: Requirement, party: PartyMatch | None) -> dict[str, Any]:
+    message = requirement.message
+    about_party = party is not None and "party_match" in facts_read(requirement.when)
+    if about_party:
+        assert party is not None
+        message = f"{message}: {party.explain()}"
+    return {
+        "field": requirement.field,
+        "in": "body",
+        "message": message,
+        "code": "mismatch" if about_party else "missing",
+        "requirement": requirement.name,
+        "overridable": requirement.overridable,
+    }
+
+
+def _incomplete(
+    activity_type: str, missing: list[Requirement], party: PartyMatch | None
+) -> ProblemError:
+    errors = [_described(r, party) for r in missing]
+    fields = ", ".join(dict.fromkeys(e["field"] for e in errors))
+    return ProblemError(
+        422,
+        f"this {activity_type} cannot be logged: {fields}",
+        type=INCOMPLETE,
+        title="Activity incomplete",
+        errors=errors,
+    )
+
+
+def _stored(row: dict[str, Any]) -> dict[str, Any]:
+    stored = {k: v for k, v in row.items() if k not in RECORD_FIELDS}
+    stored["record"] = {k: row[k] for k in RECORD_FIELDS}
+    return stored
+
+
+def _details(body: ActivityIn, party: PartyMatch | None) -> dict[str, Any]:
+    details: dict[str, Any] = {
+        "checklist": body.checklist or None,
+        "party_name": body.party_name,
+        "party_score": party.score if party else None,
+        "minutes": body.minutes,
+        "contacts": body.contacts or None,
+        "decision_maker": body.decision_maker,
+        "override_reason": body.override_reason,
+    }
+    return {k: v for k, v in details.items() if v is not None}
+
+
+def _distinct(names: Sequence[str]) -> list[str]:
+    seen: dict[str, str] = {}
+    for name in names:
+        if name.strip():
+            seen.setdefault(dossier.person_key(name), " ".join(name.split()))
+    return list(seen.values())
