@@ -51,12 +51,19 @@ async def on_lead_routed(uow: UnitOfWork, envelope: Envelope, data: LeadRouted) 
 async def on_owner_changed(
     uow: UnitOfWork, envelope: Envelope, data: LeadClaimed | LeadReassigned
 ) -> None:
-    # These events do not name the team: the new owner's team as routing last told it.
+    team_id = data.team_id
+    if team_id is None:
+        # Sent before these events named the team: the team routing last gave this rep.
+        team_id = await service.team_of(uow=uow, rep_id=data.owner_id)
+    else:
+        await service.remember_team(
+            uow=uow, rep_id=data.owner_id, team_id=team_id, seen_at=envelope.occurred_at
+        )
     await service.set_owner(
         uow=uow,
         lead_id=data.lead_id,
         owner_id=data.owner_id,
-        team_id=await service.team_of(uow=uow, rep_id=data.owner_id),
+        team_id=team_id,
         changed_at=envelope.occurred_at,
     )
 

@@ -87,7 +87,7 @@ async def claim(uow: UnitOfWork, lead_id: str, *, rep_id: str) -> Lead:
         )
     lead = await uow.session.get(Lead, lead_id, populate_existing=True)
     assert lead is not None
-    await uow.publish(LeadClaimed(lead_id=lead.id, owner_id=rep_id))
+    await uow.publish(LeadClaimed(lead_id=lead.id, owner_id=rep_id, team_id=rep.team_id))
     history(uow, lead, "claimed", rep_id, owner_id=rep_id)
     return lead
 
@@ -153,7 +153,12 @@ async def reassign(uow: UnitOfWork, lead_id: str, *, to_rep: str, reason: str, b
     lead.route = f"reassigned by {by}: {reason}"
     await uow.publish(
         LeadReassigned(
-            lead_id=lead.id, owner_id=to_rep, previous_owner_id=previous, reason=reason, by=by
+            lead_id=lead.id,
+            owner_id=to_rep,
+            previous_owner_id=previous,
+            reason=reason,
+            by=by,
+            team_id=rep.team_id,
         )
     )
     await uow.publish(publishers.tell_owner(lead, title="线索转交给您 (lead reassigned to you)"))

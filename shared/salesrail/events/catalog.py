@@ -55,6 +55,7 @@ class LeadClaimed(EventData):
     event_type: ClassVar[str] = "lead.claimed"
     lead_id: str
     owner_id: str
+    team_id: str | None = None  # the new owner's team (its supervisor may act on the lead)
 
 
 class LeadReassigned(EventData):
@@ -64,6 +65,7 @@ class LeadReassigned(EventData):
     previous_owner_id: str | None = None
     reason: str
     by: str
+    team_id: str | None = None  # the new owner's team
 
 
 class LeadDuplicateDetected(EventData):

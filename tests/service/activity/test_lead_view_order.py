@@ -54,6 +54,24 @@ async def test_a_claimed_lead_belongs_to_the_team_routing_gave_its_new_owner(
     assert east.status_code == 404
 
 
+async def test_a_claim_that_names_the_team_gives_the_lead_to_that_teams_supervisor(
+    app: FastAPI, nats_url: str
+) -> None:
+    async with running(app) as client:
+        lead_id = await lead_of(client, nats_url, owner_id="rep-zhang", team_id="east")
+        claimed = LeadClaimed(lead_id=lead_id, owner_id="rep-wu", team_id="north")
+        await publish(nats_url, envelope_for(claimed))
+        await eventually(
+            lambda: client.get(f"/v1/leads/{lead_id}/stage", headers=ADMIN),
+            lambda r: r.json()["owner_id"] == "rep-wu",
+        )
+        call = activity(lead_id, "call", rep_id="rep-wu", summary="回访")
+        north = await client.post("/v1/activities", json=call, headers=supervisor("north"))
+        east = await client.post("/v1/activities", json=call, headers=supervisor("east"))
+    assert north.status_code == 201, north.text
+    assert east.status_code == 404
+
+
 async def test_an_owner_whose_team_nobody_told_leaves_the_lead_to_admin_and_owner(
     app: FastAPI, nats_url: str
 ) -> None:

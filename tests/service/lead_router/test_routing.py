@@ -298,14 +298,15 @@ async def test_of_many_concurrent_claimers_exactly_one_wins(app, fresh_nats_url)
             *(client.post(f"/v1/leads/{pooled['id']}/claim", headers=h) for h in claimers * 2)
         )
         claimed = await wait_for_messages(fresh_nats_url, "salesrail.lead.claimed", settle_s=0.5)
-        reps = {
-            r["id"]: r["open_leads"] for r in (await client.get("/v1/reps", headers=ops)).json()
-        }
+        listed = (await client.get("/v1/reps", headers=ops)).json()
+        reps = {r["id"]: r["open_leads"] for r in listed}
+        reps_teams = {r["id"]: r["team_id"] for r in listed}
         pool = (await client.get("/v1/pool", headers=ops)).json()
     codes = sorted(a.status_code for a in answers)
     assert codes == [200, 409, 409, 409, 409, 409]
     winner = next(a.json()["owner_id"] for a in answers if a.status_code == 200)
     assert len(claimed) == 1 and envelope_of(claimed[0])["data"]["owner_id"] == winner
+    assert envelope_of(claimed[0])["data"]["team_id"] == reps_teams[winner]
     assert sum(reps.values()) == 1 and reps[winner] == 1
     assert pooled["id"] not in {item["id"] for item in pool["items"]}
 
@@ -368,6 +369,7 @@ async def test_a_supervisor_reassigns_with_a_reason_and_the_counts_follow(app, f
     assert as_supervisor.json()["phone"].startswith("+86"), "the owner's supervisor sees it all"
     assert reps["rep-zhang"] == 0 and reps["rep-li"] == 1
     event = envelope_of(events[0])["data"]
+    assert event["team_id"] == "east-china"
     assert (event["reason"], event["by"], event["previous_owner_id"]) == (
         "客户要求换人",
         "sup-wu",
