@@ -1,7 +1,7 @@
 """Logging an activity: checked against its type's rules, folded into its lead, published.
 
 `prepare` does what needs no database (validation, memo extraction) in the request itself;
-`apply_batch` checks and stores a batch of them in one unit of work (see activity.batcher).
+`apply_batch` checks and stores a batch of them in one unit of work (see salesrail.group_commit).
 A refused activity stores nothing and changes nothing.
 """
 
@@ -18,7 +18,6 @@ from sqlalchemy import insert, select, update
 
 from activity import dossier, evidence, publishers, rules
 from activity.attachments.service import load_attachments
-from activity.batcher import GroupCommit
 from activity.conditions import facts_read
 from activity.memo import extract_memo_facts, key_people
 from activity.models import RECORD_FIELDS, Activity, Attachment, Lead, Override
@@ -28,6 +27,7 @@ from activity.rulebook import Rulebook
 from activity.schemas import ActivityIn
 from activity.tech_env import detect_tech_env_change
 from salesrail.auth import Principal, Role
+from salesrail.group_commit import GroupCommit
 from salesrail.http.problems import VALIDATION, ProblemError, invalid_field
 from salesrail.unit_of_work import UnitOfWork
 
@@ -115,7 +115,7 @@ class Capture:
         self._rulebook = rulebook
         self._party_threshold = party_threshold
         self._commit: GroupCommit[Submission, Logged] = GroupCommit(
-            self._apply, max_batch=max_batch
+            self._apply, name="activities", max_batch=max_batch
         )
 
     def start(self) -> None:

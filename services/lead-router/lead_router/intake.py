@@ -1,17 +1,14 @@
 """Group commit for intake: concurrent leads share one transaction.
 
-Each request does its own validation and enrichment, then queues its lead here. One task takes
-everything queued at that moment (up to `max_batch`) and applies it in one unit of work: one
-lock statement, one replay lookup, one duplicate query per lead, one read of the reps and
-cursors the decisions need, one INSERT per table, one commit. Under no load a batch is a
-single lead and nothing waits; under load the per-lead cost of the database falls with the
-batch size. If a batch fails, its leads are applied one by one, so one bad lead fails alone.
+Each request does its own validation and enrichment, then queues its lead here (see
+salesrail.group_commit). A batch is applied in one unit of work: one lock statement, one replay
+lookup, one duplicate query, one read of the reps and cursors the decisions need, one INSERT
+per table, one commit. If a batch fails, its leads are applied one by one, so one bad lead
+fails alone; one that loses a race with another replica answers with the winner's lead.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
@@ -34,6 +31,7 @@ from lead_router.service import (
     mark_duplicate,
     score_lead,
 )
+from salesrail.group_commit import GroupCommit
 from salesrail.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
@@ -49,67 +47,29 @@ class IntakeBatcher:
     ) -> None:
         self.unit_of_work = unit_of_work
         self.context = context
-        self.max_batch = max_batch
-        self._queue: asyncio.Queue[NewLead] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
+        self._commit: GroupCommit[NewLead, Intake] = GroupCommit(
+            self._apply, name="intake", max_batch=max_batch, recover=self._recover
+        )
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="intake-batcher")
+        self._commit.start()
 
     async def stop(self) -> None:
         """Apply what is queued, then stop."""
-        await self._queue.join()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._commit.stop()
 
     async def submit(self, item: NewLead) -> Intake:
-        item.future = asyncio.get_running_loop().create_future()
-        await self._queue.put(item)
-        # The lead is applied even if the caller goes away: its transaction is shared.
-        return await asyncio.shield(item.future)
+        return await self._commit.submit(item)
 
-    async def _run(self) -> None:
-        while True:
-            batch = [await self._queue.get()]
-            while len(batch) < self.max_batch and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            try:
-                await self._process(batch)
-            finally:
-                for _ in batch:
-                    self._queue.task_done()
-
-    async def _process(self, batch: list[NewLead]) -> None:
-        try:
-            results = await self._apply(batch)
-        except Exception as exc:
-            if len(batch) > 1:
-                log.warning("intake.batch_failed", size=len(batch), error=repr(exc))
-                for item in batch:
-                    await self._process([item])
-                return
-            await self._fail_alone(batch[0], exc)
-            return
-        for item, result in zip(batch, results, strict=True):
-            if not item.future.done():
-                item.future.set_result(result)
-
-    async def _fail_alone(self, item: NewLead, exc: Exception) -> None:
+    async def _recover(self, item: NewLead, exc: Exception) -> Intake:
+        """Another replica committed the same lead first: answer with its result."""
         if isinstance(exc, IntegrityError):
-            # Another replica committed the same lead first: answer with its result.
-            try:
-                async with self.unit_of_work() as uow:
-                    found = await _replays(uow, [item])
-                existing = next((found[k] for k in item.replay_keys() if k in found), None)
-                if existing is not None:
-                    item.future.set_result(Intake(existing, created=False))
-                    return
-            except Exception as lookup_failed:
-                exc = lookup_failed
-        if not item.future.done():
-            item.future.set_exception(exc)
+            async with self.unit_of_work() as uow:
+                found = await _replays(uow, [item])
+            existing = next((found[k] for k in item.replay_keys() if k in found), None)
+            if existing is not None:
+                return Intake(existing, created=False)
+        raise exc
 
     async def _apply(self, batch: Sequence[NewLead]) -> list[Intake]:
         context = self.context

@@ -8,7 +8,7 @@ import asyncio
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import or_, select
@@ -44,7 +44,6 @@ class NewLead:
     scoped_key: str | None
     company_region: str | None
     enrichment_status: str
-    future: asyncio.Future[Intake] = field(repr=False, default=None)  # type: ignore[assignment]
 
     def replay_keys(self) -> list[tuple[str, ...]]:
         keys: list[tuple[str, ...]] = []

@@ -1,25 +1,25 @@
-"""Group commit: activities logged at the same moment share one transaction.
+"""Group commit: work items that arrive at the same moment share one transaction.
 
-Each request prepares its activity alone (validation, memo extraction), then queues it here.
-One task takes everything queued at that moment (up to `max_batch`) and applies it in one unit
-of work: one read of the leads (locked), one INSERT per table, one UPDATE of the leads, one
-commit. Under no load a batch is one activity and nothing waits; under load the database's
-cost per activity falls with the batch size. A refusal (a ProblemError returned for an item)
-concerns that item alone; if the batch itself fails, its items are applied one by one so one
-bad item fails alone.
+Each request prepares its item alone (validation, enrichment, extraction), then queues it here.
+One task takes everything queued at that moment (up to `max_batch`) and hands the batch to
+`apply`, which stores it in one unit of work. Under no load a batch is one item and nothing
+waits; under load the database's cost per item falls with the batch size.
+
+`apply` answers one result per item; an exception instance as a result fails that item alone
+(e.g. a refusal). If `apply` raises, the batch's items are applied one by one, so one bad item
+fails alone; an item that fails on its own goes to `recover` (when given), which may still
+answer for it (e.g. another replica stored the same item first).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 import structlog
-
-from salesrail.http.problems import ProblemError
 
 log = structlog.get_logger(__name__)
 
@@ -36,17 +36,21 @@ class _Queued(Generic[Item, Result]):
 class GroupCommit(Generic[Item, Result]):
     def __init__(
         self,
-        apply: Callable[[list[Item]], Awaitable[list[Result | ProblemError]]],
+        apply: Callable[[list[Item]], Awaitable[Sequence[Result | BaseException]]],
         *,
+        name: str,
         max_batch: int = 100,
+        recover: Callable[[Item, Exception], Awaitable[Result]] | None = None,
     ) -> None:
-        self._apply = apply
+        self.name = name
         self.max_batch = max_batch
+        self._apply = apply
+        self._recover = recover
         self._queue: asyncio.Queue[_Queued[Item, Result]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="activity-group-commit")
+        self._task = asyncio.create_task(self._run(), name=f"group-commit:{self.name}")
 
     async def stop(self) -> None:
         """Apply what is queued, then stop."""
@@ -78,16 +82,31 @@ class GroupCommit(Generic[Item, Result]):
             results = await self._apply([queued.item for queued in batch])
         except Exception as exc:
             if len(batch) > 1:
-                log.warning("activity.batch_failed", size=len(batch), error=repr(exc))
+                log.warning(
+                    "group_commit.batch_failed", name=self.name, size=len(batch), error=repr(exc)
+                )
                 for queued in batch:
                     await self._process([queued])
-            elif not batch[0].future.done():
-                batch[0].future.set_exception(exc)
+                return
+            await self._fail_alone(batch[0], exc)
             return
         for queued, result in zip(batch, results, strict=True):
             if queued.future.done():
                 continue
-            if isinstance(result, ProblemError):
+            if isinstance(result, BaseException):
                 queued.future.set_exception(result)
             else:
                 queued.future.set_result(result)
+
+    async def _fail_alone(self, queued: _Queued[Item, Result], exc: Exception) -> None:
+        if self._recover is not None:
+            try:
+                result = await self._recover(queued.item, exc)
+            except Exception as still_failing:
+                exc = still_failing
+            else:
+                if not queued.future.done():
+                    queued.future.set_result(result)
+                return
+        if not queued.future.done():
+            queued.future.set_exception(exc)
