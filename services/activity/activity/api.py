@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from activity import capture, rules, service
 from activity.context import activity_context, context_of
@@ -17,10 +17,10 @@ from activity.schemas import (
     StageChangeOut,
     TimelinePage,
 )
-from activity.timeline import BadCursor, decode_cursor
 from salesrail.auth import Principal, Role, require_roles
 from salesrail.http.app import runtime_of
-from salesrail.http.problems import ProblemError, invalid_field
+from salesrail.http.cursors import decode_cursor
+from salesrail.http.problems import ProblemError
 
 router = APIRouter(lifespan=activity_context)
 
@@ -58,18 +58,47 @@ async def read_stage(lead_id: str, request: Request, caller: Reader) -> LeadStag
     status_code=201,
     response_model=ActivityOut,
     summary="Log an activity on a lead; refused (422) when it lacks what its type requires",
-    responses=_PROBLEMS,
+    responses={
+        200: {
+            "model": ActivityOut,
+            "description": "A retry (same Idempotency-Key, same request): the first result; "
+            "nothing new is stored or published",
+        },
+        **_PROBLEMS,
+        422: {
+            "description": "Invalid, or missing what the rules require (each item named), or "
+            "an Idempotency-Key already used by the caller for a different activity"
+        },
+    },
     tags=["activities"],
 )
-async def log_activity(body: ActivityIn, request: Request, caller: Actor) -> ActivityOut:
+async def log_activity(
+    body: ActivityIn,
+    request: Request,
+    response: Response,
+    caller: Actor,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=200,
+            description="The caller's own key for this activity: sent again with the same "
+            "request, answers the first result (200) and stores nothing new",
+        ),
+    ] = None,
+) -> ActivityOut:
     context = context_of(request)
     submission = capture.prepare(
         body,
         caller,
         requirements=context.rulebook.requirements,
         now=runtime_of(request).clock.now(),
+        idempotency_key=idempotency_key,
     )
     logged = await context.capture.log(submission)
+    if not logged.created:
+        response.status_code = 200
     row = logged.row
     return ActivityOut(
         id=row["activity_id"],
@@ -141,10 +170,7 @@ async def read_timeline(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int | None, Query(ge=1, le=200)] = None,
 ) -> TimelinePage:
-    try:
-        after = decode_cursor(cursor) if cursor else None
-    except BadCursor as exc:
-        raise invalid_field("cursor", str(exc), location="query") from exc
+    after = decode_cursor(cursor) if cursor else None
     page = await service.read_timeline(
         unit_of_work=runtime_of(request).unit_of_work,
         caller=caller,

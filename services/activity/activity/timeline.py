@@ -7,12 +7,8 @@ what is inserted meanwhile never shifts a page, it appears where it belongs.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, select, tuple_
@@ -20,29 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from activity.models import Activity, Override, StageChange
 from salesrail.db.types import UtcDateTime
-
-Position = tuple[datetime, str]
-
-
-class BadCursor(ValueError):
-    pass
-
-
-def encode_cursor(position: Position) -> str:
-    raw = json.dumps([position[0].isoformat(), position[1]], separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> Position:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        at, item_id = json.loads(raw)
-        when = datetime.fromisoformat(at)
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as exc:
-        raise BadCursor("not a cursor this service gave out") from exc
-    if when.tzinfo is None or not isinstance(item_id, str):
-        raise BadCursor("not a cursor this service gave out")
-    return when, item_id
+from salesrail.http.cursors import Position, encode_cursor
 
 
 @dataclass(frozen=True)

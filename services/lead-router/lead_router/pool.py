@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import and_, or_, select, update
@@ -14,6 +11,7 @@ from lead_router.models import Lead, Rep
 from lead_router.routing import release_slot, take_slot
 from lead_router.service import history, route_lead
 from salesrail.events.catalog import LeadClaimed, LeadReassigned
+from salesrail.http.cursors import decode_cursor, encode_cursor
 from salesrail.http.problems import ProblemError, invalid_field
 from salesrail.unit_of_work import UnitOfWork
 
@@ -39,7 +37,7 @@ async def list_pool(
     if grade is not None:
         query = query.where(Lead.grade == grade)
     if cursor is not None:
-        at, lead_id = _decode(cursor)
+        at, lead_id = decode_cursor(cursor)
         query = query.where(
             or_(Lead.received_at < at, and_(Lead.received_at == at, Lead.id < lead_id))
         )
@@ -52,7 +50,8 @@ async def list_pool(
     )
     more = len(rows) > limit
     rows = rows[:limit]
-    return rows, (_encode(rows[-1]) if more and rows else None)
+    last = rows[-1] if more and rows else None
+    return rows, (encode_cursor((last.received_at, last.id)) if last else None)
 
 
 async def claim(uow: UnitOfWork, lead_id: str, *, rep_id: str) -> Lead:
@@ -164,16 +163,3 @@ async def reassign(uow: UnitOfWork, lead_id: str, *, to_rep: str, reason: str, b
     await uow.publish(publishers.tell_owner(lead, title="线索转交给您 (lead reassigned to you)"))
     history(uow, lead, "reassigned", by, owner_id=to_rep, previous_owner_id=previous, reason=reason)
     return lead
-
-
-def _encode(lead: Lead) -> str:
-    raw = json.dumps([lead.received_at.isoformat(), lead.id]).encode()
-    return base64.urlsafe_b64encode(raw).decode()
-
-
-def _decode(cursor: str) -> tuple[datetime, str]:
-    try:
-        at, lead_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return datetime.fromisoformat(at), str(lead_id)
-    except (ValueError, TypeError) as exc:
-        raise invalid_field("cursor", "not a cursor from this API", location="query") from exc

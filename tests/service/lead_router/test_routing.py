@@ -133,6 +133,32 @@ async def test_a_lead_no_rule_takes_goes_to_the_public_pool_and_is_announced(app
     assert len(pooled) == 1
 
 
+async def test_the_pool_pages_newest_first_by_cursor_and_refuses_a_forged_cursor(app):  # type: ignore[no-untyped-def]
+    async with running(app) as client:
+        ops = await api_key(app, Role.OPS)
+        await setup_directory(client, ops)
+        ids = []
+        for n in range(3):
+            answer = await client.post(
+                "/v1/leads",
+                json=lead(city="成都", category="包装"),
+                headers=ops,
+            )
+            ids.append(answer.json()["id"])
+        seen, cursor = [], None
+        for _ in range(5):
+            params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+            page = (await client.get("/v1/pool", params=params, headers=ops)).json()
+            seen += [item["id"] for item in page["items"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        forged = await client.get("/v1/pool", params={"cursor": "bm90IGEgY3Vyc29y"}, headers=ops)
+    assert seen == ids[::-1]  # each once, newest first
+    assert forged.status_code == 422
+    assert forged.json()["errors"][0]["field"] == "cursor"
+
+
 async def test_the_seeds_high_potential_company_scores_grade_a_with_its_reasons(app):  # type: ignore[no-untyped-def]
     async with running(app) as client:
         ops = await api_key(app, Role.OPS)

@@ -9,8 +9,9 @@ import pytest
 from activity import rules
 from activity.masking import Masker, mask_name, masked_activity
 from activity.party_match import match_party
-from activity.timeline import BadCursor, decode_cursor, encode_cursor
 from salesrail.auth import Principal, Role
+from salesrail.http.cursors import decode_cursor, encode_cursor
+from salesrail.http.problems import ProblemError
 
 
 def caller(role: Role, rep_id: str | None = None, team_id: str | None = None) -> Principal:
@@ -107,5 +108,5 @@ def test_a_cursor_comes_back_as_it_was_given() -> None:
 
 @pytest.mark.parametrize("cursor", ["", "!!!", "bm90IGpzb24", encode_cursor.__name__])
 def test_a_cursor_this_service_did_not_give_is_refused(cursor: str) -> None:
-    with pytest.raises(BadCursor):
+    with pytest.raises(ProblemError):
         decode_cursor(cursor)
