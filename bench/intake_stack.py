@@ -7,7 +7,7 @@
 
 Everything started here is ours alone and is stopped on leaving the block: the nats-server
 (a free port, a temporary directory), the two uniquely named databases (dropped WITH FORCE)
-and the lead-router process (SIGTERM, then SIGKILL).
+and the lead-router process (SIGTERM, then SIGKILL); see ``bench.service_stack``.
 
 Every lead the generators send is new: ``lead_body(slot, n)`` (Python) and ``make_body(slot,
 n)`` (Lua, in ``LEADS.lua``) build the same JSON, with a phone number and a company name that
@@ -20,24 +20,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
-import sys
-import tempfile
 import time
-import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 
-from bench import REPO_ROOT
 from bench.load import VaryingBody, _lua_string
-from bench.servers import ServerProcess, free_port, start_process
-
-POSTGRES_DSN = os.environ.get("BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+from bench.service_stack import POSTGRES_DSN as POSTGRES_DSN
+from bench.service_stack import KeySpec, ServiceStack, stream_counts
 
 # --- the leads -------------------------------------------------------------------------------
 
@@ -182,126 +174,21 @@ class Checks:
         return text
 
 
-class IntakeStack:
+class IntakeStack(ServiceStack):
     """nats-server + two fresh PostgreSQL databases + lead-router (one uvicorn worker)."""
 
-    def __init__(self, label: str, *, extra_env: dict[str, str] | None = None) -> None:
-        self.label = label
-        self.run_id = uuid.uuid4().hex[:8]
-        self.extra_env = extra_env or {}
-        self.tmp: Path | None = None
-        self.nats: Any = None
-        self.server: ServerProcess | None = None
-        self.databases: list[str] = []
-        self.submitter: dict[str, str] = {}
-        self.ops: dict[str, str] = {}
+    service = "lead-router"
+    module = "lead_router"
+    env_prefix = "SALESRAIL_LEAD_ROUTER_"
 
-    # --- life cycle ------------------------------------------------------------------------
-
-    def __enter__(self) -> IntakeStack:
-        try:
-            self._start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _start(self) -> None:
-        from salesrail.embedded_nats import EmbeddedNats
-
-        self.tmp = Path(tempfile.mkdtemp(prefix=f"bench-{self.label}-"))
-        self.nats = EmbeddedNats(
-            store_dir=self.tmp / "nats",
-            port=free_port(),
-            server_name=f"bench-{self.label}-{self.run_id}",
-        )
-        self.nats.start()
-        db = f"bench_{self.label}_{self.run_id}"
-        self.database_dsn = self._create_database(db)
-        self.auth_database_dsn = self._create_database(f"{db}_auth")
-        self.submitter, self.ops = asyncio.run(self._create_keys())
-        port = free_port()
-        self.log_path = self.tmp / "lead-router.log"
-        env = {
-            "SALESRAIL_NATS_URL": self.nats.url,
-            "SALESRAIL_DATABASE_URL": _sqlalchemy_url(self.database_dsn),
-            "SALESRAIL_AUTH_DATABASE_URL": _sqlalchemy_url(self.auth_database_dsn),
-            "SALESRAIL_DATA_DIR": str(self.tmp / "data"),
-            "SALESRAIL_LEAD_ROUTER_PORT": str(port),
-            "SALESRAIL_LEAD_ROUTER_HOST": "127.0.0.1",
-            "SALESRAIL_LOG_LEVEL": "WARNING",
-            "SALESRAIL_LOG_JSON": "true",
-            "SALESRAIL_SHUTDOWN_GRACE_S": "5",
-            **self.extra_env,
-        }
-        self.server = start_process(
-            [sys.executable, "-m", "lead_router"],
-            port,
-            env=env,
-            cwd=REPO_ROOT,
-            ready_path="/healthz",
-            timeout=60,
-            description="lead-router (1 uvicorn worker)",
-            log_path=self.log_path,
-        )
-        self._wait_ready()
-
-    def close(self) -> None:
-        errors: list[BaseException] = []
-        if self.server is not None:
-            try:
-                self.server.stop()
-            except BaseException as exc:  # noqa: BLE001 - clean up the rest regardless
-                errors.append(exc)
-            self.server = None
-        if self.nats is not None:
-            try:
-                self.nats.stop()
-            except BaseException as exc:  # noqa: BLE001
-                errors.append(exc)
-            self.nats = None
-        if self.databases:
-            try:
-                asyncio.run(self._drop_databases())
-            except BaseException as exc:  # noqa: BLE001
-                errors.append(exc)
-        if self.tmp is not None and not os.environ.get("BENCH_KEEP_TMP"):
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            self.tmp = None
-        if errors:
-            raise errors[0]
-
-    # --- set-up ----------------------------------------------------------------------------
-
-    def url(self, path: str) -> str:
-        assert self.server is not None
-        return self.server.url(path)
+    def api_keys(self) -> dict[str, KeySpec]:
+        return {"submitter": KeySpec("integration", "bench-intake"), **super().api_keys()}
 
     @property
-    def nats_url(self) -> str:
-        return self.nats.url
+    def submitter(self) -> dict[str, str]:
+        return self.keys.get("submitter", {})
 
-    def _wait_ready(self, timeout: float = 60.0) -> None:
-        assert self.server is not None
-        deadline = time.monotonic() + timeout
-        last = ""
-        while time.monotonic() < deadline:
-            if self.server.proc.poll() is not None:
-                raise RuntimeError(f"lead-router exited:\n{self.server.log_tail()}")
-            try:
-                answer = httpx.get(self.url("/readyz"), timeout=2)
-                if answer.status_code == 200:
-                    return
-                last = answer.text
-            except httpx.HTTPError as exc:
-                last = repr(exc)
-            time.sleep(0.2)
-        raise TimeoutError(
-            f"lead-router not ready in {timeout:.0f}s: {last}\n{self.server.log_tail()}"
-        )
+    # --- set-up ----------------------------------------------------------------------------
 
     def setup_routing(self) -> None:
         """A team, four reps without a cap, the city rule (round robin) and the pool default."""
@@ -329,45 +216,6 @@ class IntakeStack:
             raise RuntimeError(f"the probe lead was not routed: {lead}")
         return lead
 
-    # --- databases and keys ----------------------------------------------------------------
-
-    def _create_database(self, name: str) -> str:
-        async def create() -> None:
-            conn = await asyncpg.connect(POSTGRES_DSN)
-            try:
-                await conn.execute(f'CREATE DATABASE "{name}"')
-            finally:
-                await conn.close()
-
-        asyncio.run(create())
-        self.databases.append(name)
-        return POSTGRES_DSN.rsplit("/", 1)[0] + "/" + name
-
-    async def _drop_databases(self) -> None:
-        conn = await asyncpg.connect(POSTGRES_DSN)
-        try:
-            while self.databases:
-                name = self.databases.pop()
-                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
-
-    async def _create_keys(self) -> tuple[dict[str, str], dict[str, str]]:
-        from salesrail.auth import Role
-        from salesrail.auth.api_keys import ApiKeyStore
-        from salesrail.clock import system_clock
-        from salesrail.db.database import Database
-
-        db = Database(_sqlalchemy_url(self.auth_database_dsn))
-        try:
-            store = ApiKeyStore(db, clock=system_clock)
-            await store.migrate()
-            submitter = await store.create(role=Role.INTEGRATION, name="bench-intake")
-            ops = await store.create(role=Role.OPS, name="bench-ops")
-        finally:
-            await db.dispose()
-        return {"X-API-Key": submitter}, {"X-API-Key": ops}
-
     # --- checks ----------------------------------------------------------------------------
 
     def wait_drained(self, timeout: float = 30.0) -> int:
@@ -377,19 +225,12 @@ class IntakeStack:
         unsent, leads = -1, -1
         while time.monotonic() < deadline:
             before = leads
-            leads = asyncio.run(self._scalar("SELECT count(*) FROM leads"))
-            unsent = asyncio.run(self._scalar("SELECT count(*) FROM outbox WHERE sent_at IS NULL"))
+            leads = self.scalar("SELECT count(*) FROM leads")
+            unsent = self.scalar("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
             if unsent == 0 and leads == before:
                 return 0
             time.sleep(1.0)
         return unsent
-
-    async def _scalar(self, sql: str) -> Any:
-        conn = await asyncpg.connect(self.database_dsn)
-        try:
-            return await conn.fetchval(sql)
-        finally:
-            await conn.close()
 
     def checks(self) -> Checks:
         unsent = self.wait_drained()
@@ -413,40 +254,8 @@ class IntakeStack:
     def log_problems(self) -> tuple[int, dict[str, int]]:
         """Lines of the service log at warning level or above (and any line not JSON), counted
         by level and event."""
-        count, events = 0, {}
-        try:
-            lines = self.log_path.read_text(errors="replace").splitlines()
-        except OSError:
-            return 0, {}
-        for line in lines:
-            try:
-                record = json.loads(line)
-                level = str(record.get("level", "")).lower()
-                event = str(record.get("event", ""))[:80]
-            except (ValueError, AttributeError):
-                level, event = "raw", line[:80]
-            if level in ("warning", "error", "critical", "exception", "raw"):
-                count += 1
-                key = f"{level} {event}"
-                events[key] = events.get(key, 0) + 1
-        return count, events
-
-
-async def stream_counts(nats_url: str, stream: str) -> tuple[int, dict[str, int]]:
-    """Messages in a stream, in all and per subject."""
-    import nats
-
-    nc = await nats.connect(nats_url)
-    try:
-        js = nc.jetstream()
-        info = await js.stream_info(stream, subjects_filter=">")
-        return int(info.state.messages), dict(info.state.subjects or {})
-    finally:
-        await nc.close()
-
-
-def _sqlalchemy_url(dsn: str) -> str:
-    return dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
+        events = self.log_events()
+        return sum(events.values()), events
 
 
 def _expect(answer: httpx.Response, *codes: int) -> None:
