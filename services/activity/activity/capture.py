@@ -3,24 +3,38 @@
 `prepare` does what needs no database (validation, memo extraction) in the request itself;
 `apply_batch` checks and stores a batch of them in one unit of work (see salesrail.group_commit).
 A refused activity stores nothing and changes nothing.
+
+Idempotency: an activity sent with an `Idempotency-Key` is stored with it, scoped to its caller
+(`logged_by`, the caller's subject), next to the hash of its canonical request. The same caller
+sending the same key again is answered the first result, and nothing is stored or published
+again; with another request, refused (422 naming the header). A refused activity stores
+nothing, so its key stays free. Within a batch the first of two requests with one key wins.
+Between batches, the keys are looked up after the leads' lock, so a batch that held it first
+has committed; across replicas, the unique constraint on (logged_by, idempotency_key) decides,
+and the loser, applied again alone, answers with the winner's result (`Capture._recover`).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import uuid
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+import structlog
+from sqlalchemy import insert, select, tuple_, update
+from sqlalchemy.exc import IntegrityError
 
 from activity import dossier, evidence, publishers, rules
 from activity.attachments.service import load_attachments
 from activity.conditions import facts_read
 from activity.memo import extract_memo_facts, key_people
-from activity.models import RECORD_FIELDS, Activity, Attachment, Lead, Override
+from activity.models import LEAD_AFTER, RECORD_FIELDS, Activity, Attachment, Lead, Override
 from activity.party_match import PartyMatch, match_party
 from activity.requirements import CompiledRequirements, Requirement
 from activity.rulebook import Rulebook
@@ -33,6 +47,10 @@ from salesrail.unit_of_work import UnitOfWork
 
 UnitOfWorkFactory = Callable[[], AbstractAsyncContextManager[UnitOfWork]]
 INCOMPLETE = "urn:salesrail:problem:activity-incomplete"
+KEY_REUSED = "urn:salesrail:problem:idempotency-key-reused"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -45,6 +63,15 @@ class Submission:
     missing_facts: list[str]
     key_people: list[str]
     tech_env_phrases: list[str]
+    idempotency_key: str | None = None  # the caller's own: scoped by caller.subject
+    request_hash: str | None = None  # of the canonical body, when a key is given
+
+    @property
+    def scoped_key(self) -> tuple[str, str] | None:
+        """(logged_by, key), as the unique constraint holds it; None without a key."""
+        if self.idempotency_key is None:
+            return None
+        return self.caller.subject, self.idempotency_key
 
 
 @dataclass(frozen=True)
@@ -54,6 +81,34 @@ class Logged:
     key_people_covered: int
     proposal_completion: float | None
     first_contact: bool
+    created: bool = True  # False: the first result of this key, answered again (HTTP 200)
+
+    def lead_after(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "key_people_covered": self.key_people_covered,
+            "proposal_completion": self.proposal_completion,
+            "first_contact": self.first_contact,
+        }
+
+
+@dataclass(frozen=True)
+class _First:
+    """The activity a key already stands for, and the hash of the request it came with."""
+
+    request_hash: str | None
+    logged: Logged
+
+
+def request_hash(body: ActivityIn) -> str:
+    """SHA-256 of the request as understood, not as typed: the same activity sent again with
+    its fields in another order, its `occurred_at` in another offset, or a default spelled out
+    (or left out) hashes the same. Defaults are left out, so a field added to ActivityIn later
+    does not change the hash of requests that do not use it."""
+    canonical = body.model_dump(mode="json", exclude_defaults=True)
+    canonical["occurred_at"] = body.occurred_at.astimezone(UTC).isoformat()
+    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass
@@ -68,7 +123,12 @@ class _LeadState:
 
 
 def prepare(
-    body: ActivityIn, caller: Principal, *, requirements: CompiledRequirements, now: datetime
+    body: ActivityIn,
+    caller: Principal,
+    *,
+    requirements: CompiledRequirements,
+    now: datetime,
+    idempotency_key: str | None = None,
 ) -> Submission:
     """Refuse what is wrong whatever the lead; read the memo."""
     if body.type not in requirements.types:
@@ -97,6 +157,8 @@ def prepare(
         missing_facts=missing,
         key_people=people,
         tech_env_phrases=detect_tech_env_change(text) if text else [],
+        idempotency_key=idempotency_key,
+        request_hash=request_hash(body) if idempotency_key is not None else None,
     )
 
 
@@ -115,7 +177,7 @@ class Capture:
         self._rulebook = rulebook
         self._party_threshold = party_threshold
         self._commit: GroupCommit[Submission, Logged] = GroupCommit(
-            self._apply, name="activities", max_batch=max_batch
+            self._apply, name="activities", max_batch=max_batch, recover=self._recover
         )
 
     def start(self) -> None:
@@ -133,16 +195,44 @@ class Capture:
                 uow, items, rulebook=self._rulebook, party_threshold=self._party_threshold
             )
 
+    async def _recover(self, item: Submission, exc: Exception) -> Logged:
+        """An activity that failed alone because another replica stored its key first (a
+        unique violation is raised only once the other transaction has committed): answered
+        with that replica's result, or refused if the key came with another request."""
+        scoped_key = item.scoped_key
+        if scoped_key is None or not isinstance(exc, IntegrityError):
+            raise exc
+        async with self._unit_of_work() as uow:
+            first = (await _stored_firsts(uow, [item])).get(scoped_key)
+        if first is None:
+            raise exc
+        log.info("activity.idempotency_race_lost", activity_id=first.logged.row["activity_id"])
+        answer = _replayed(item, first)
+        if isinstance(answer, ProblemError):
+            raise answer
+        return answer
+
 
 async def apply_batch(
     uow: UnitOfWork, items: Sequence[Submission], *, rulebook: Rulebook, party_threshold: float
 ) -> list[Logged | ProblemError]:
-    """Check each activity against its lead, in order; store the accepted ones together."""
+    """Check each activity against its lead, in order; store the accepted ones together.
+
+    An Idempotency-Key already stored, or accepted earlier in this batch, answers its first
+    result before the lead is even looked at: that request was accepted once, and is not
+    judged again."""
     leads = await _lock_leads(uow, {item.body.lead_id for item in items})
+    # After the leads' lock: a batch that held it before this one has committed its keys.
+    firsts = await _stored_firsts(uow, items)
     results: list[Logged | ProblemError] = []
-    activities: list[dict[str, Any]] = []
+    activities: list[Logged] = []
     overrides: list[dict[str, Any]] = []
     for item in items:
+        scoped_key = item.scoped_key
+        first = firsts.get(scoped_key) if scoped_key is not None else None
+        if first is not None:
+            results.append(_replayed(item, first))
+            continue
         try:
             lead = leads.get(item.body.lead_id)
             if lead is None or not rules.may_act(item.caller, lead.owner_id, lead.team_id):
@@ -157,10 +247,12 @@ async def apply_batch(
                 party_threshold=party_threshold,
             )
         except ProblemError as refusal:
-            results.append(refusal)
+            results.append(refusal)  # nothing stored: its key stays free
             continue
         results.append(logged)
-        activities.append(logged.row)
+        activities.append(logged)
+        if scoped_key is not None:  # a repeat later in this same batch answers this
+            firsts[scoped_key] = _First(item.request_hash, logged)
         if override is not None:
             overrides.append(override)
         await uow.publish(
@@ -282,6 +374,8 @@ def _accept(
         "flags": flags,
         "tech_env_change": body.tech_env_change or bool(item.tech_env_phrases),
         "overridden": overridden,
+        "idempotency_key": item.idempotency_key,
+        "request_hash": item.request_hash,
     }
     logged = Logged(row, lead.stage, folded.key_people_covered, completion, folded.first_contact)
     return logged, override
@@ -359,10 +453,81 @@ def _incomplete(
     )
 
 
-def _stored(row: dict[str, Any]) -> dict[str, Any]:
+def _stored(logged: Logged) -> dict[str, Any]:
+    row = logged.row
     stored = {k: v for k, v in row.items() if k not in RECORD_FIELDS}
-    stored["record"] = {k: row[k] for k in RECORD_FIELDS}
+    stored["record"] = {k: row[k] for k in RECORD_FIELDS} | {LEAD_AFTER: logged.lead_after()}
     return stored
+
+
+# --- idempotency -------------------------------------------------------------------------
+
+# What answering an activity again needs: its row as `_accept` built it.
+_ANSWERED = (
+    Activity.activity_id,
+    Activity.lead_id,
+    Activity.rep_id,
+    Activity.type,
+    Activity.occurred_at,
+    Activity.logged_at,
+    Activity.logged_by,
+    Activity.on_time,
+    Activity.summary,
+    Activity.transcript,
+    Activity.tech_env_change,
+    Activity.overridden,
+    Activity.idempotency_key,
+    Activity.request_hash,
+    Activity.record,
+)
+
+
+async def _stored_firsts(
+    uow: UnitOfWork, items: Sequence[Submission]
+) -> dict[tuple[str, str], _First]:
+    """The activities already stored under the items' keys: one query, none without keys."""
+    wanted = {item.scoped_key for item in items if item.scoped_key is not None}
+    if not wanted:
+        return {}
+    rows = await uow.session.execute(
+        select(*_ANSWERED).where(
+            tuple_(Activity.logged_by, Activity.idempotency_key).in_(sorted(wanted))
+        )
+    )
+    firsts: dict[tuple[str, str], _First] = {}
+    for found in rows.mappings():
+        row = dict(found)
+        record = dict(row.pop("record"))
+        lead_after = record.pop(LEAD_AFTER)
+        row.update(record)
+        logged = Logged(row, **lead_after, created=False)
+        firsts[row["logged_by"], row["idempotency_key"]] = _First(row["request_hash"], logged)
+    return firsts
+
+
+def _replayed(item: Submission, first: _First) -> Logged | ProblemError:
+    """The first result again if this is the same request; a refusal naming the key if not."""
+    if first.request_hash != item.request_hash:
+        return _key_reused()
+    # The same instant (the hash says so), shown in the offset this request gave it.
+    row = first.logged.row | {"occurred_at": item.body.occurred_at}
+    return dataclasses.replace(first.logged, row=row, created=False)
+
+
+def _key_reused() -> ProblemError:
+    message = (
+        "already used by you for a different activity: send that same request again to get "
+        "its result, or a new key for a new activity"
+    )
+    return ProblemError(
+        422,
+        f"{IDEMPOTENCY_HEADER} {message}",
+        type=KEY_REUSED,
+        title="Idempotency key reused",
+        errors=[
+            {"field": IDEMPOTENCY_HEADER, "in": "header", "message": message, "code": "reused"}
+        ],
+    )
 
 
 def _details(body: ActivityIn, party: PartyMatch | None) -> dict[str, Any]:

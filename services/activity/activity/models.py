@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Float, Index, Integer, MetaData, String, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from activity import rules
@@ -67,14 +77,23 @@ class Attachment(Base):
 # contacts...), the attachment ids, the memo's facts and those it lacks, the people covered, and
 # what the checks noticed without refusing ([{"code", "message", "attachment_id"?}]).
 RECORD_FIELDS = ("details", "attachments", "facts", "missing_facts", "key_people", "flags")
+# Also in Activity.record: what the activity made of its lead, as answered when it was logged
+# ({"stage", "key_people_covered", "proposal_completion", "first_contact"}), so that a retry
+# under the same Idempotency-Key is answered exactly as the first request was.
+LEAD_AFTER = "lead_after"
 
 
 class Activity(Base):
     """One accepted activity on a lead, with what was checked and found when it was logged."""
 
     __tablename__ = "activities"
-    # The timeline reads a lead's activities newest first, a page after a cursor.
-    __table_args__ = (Index("ix_activities_timeline", "lead_id", "occurred_at", "activity_id"),)
+    __table_args__ = (
+        # The timeline reads a lead's activities newest first, a page after a cursor.
+        Index("ix_activities_timeline", "lead_id", "occurred_at", "activity_id"),
+        # An Idempotency-Key is its caller's own: one activity per (caller, key), whichever
+        # batch or replica stores it first.
+        UniqueConstraint("logged_by", "idempotency_key", name="uq_activities_idempotency_key"),
+    )
 
     activity_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     lead_id: Mapped[str] = mapped_column(String(64))
@@ -91,6 +110,10 @@ class Activity(Base):
     record: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
     tech_env_change: Mapped[bool] = mapped_column(Boolean, default=False)
     overridden: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The caller's Idempotency-Key (scoped by logged_by, the caller's subject) and the SHA-256
+    # of the canonical request it came with: the same key with another request is refused.
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    request_hash: Mapped[str | None] = mapped_column(String(64))
 
 
 class StageChange(Base):
