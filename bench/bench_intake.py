@@ -17,7 +17,8 @@ REQUIRES = ("yardstick",)
 
 def run(ctx: Context) -> list[Figure]:
     concurrency = int(ctx.options.get("intake.concurrency", ctx.concurrency))
-    with IntakeStack("intake") as stack:
+    workers = int(ctx.options.get("intake.workers", 1))
+    with IntakeStack("intake", workers=workers) as stack:
         stack.setup_routing()
         stack.probe()
         r = run_load(

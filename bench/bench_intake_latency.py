@@ -195,7 +195,8 @@ def run(ctx: Context) -> list[Figure]:
         ctx.options.get("intake_latency.seconds", 15 if ctx.duration >= 10 else ctx.duration)
     )
     grace = float(ctx.options.get("intake_latency.grace", 5))
-    with IntakeStack("latency") as stack:
+    workers = int(ctx.options.get("intake_latency.workers", 1))
+    with IntakeStack("latency", workers=workers) as stack:
         stack.setup_routing()
         stack.probe()
         try:

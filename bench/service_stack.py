@@ -53,7 +53,7 @@ class KeySpec:
 
 
 class ServiceStack:
-    """nats-server + two fresh PostgreSQL databases + one service (one uvicorn worker).
+    """nats-server + two fresh PostgreSQL databases + one service (`workers` processes).
 
     A subclass names the service (``service``: log file, messages, description), the module
     run with ``python -m`` (``module``) and its settings' prefix (``env_prefix``, for
@@ -68,10 +68,13 @@ class ServiceStack:
     auth_database_dsn: str
     log_path: Path
 
-    def __init__(self, label: str, *, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, label: str, *, extra_env: dict[str, str] | None = None, workers: int = 1
+    ) -> None:
         self.label = label
         self.run_id = uuid.uuid4().hex[:8]
         self.extra_env = extra_env or {}
+        self.workers = workers
         self.tmp: Path | None = None
         self.nats: Any = None
         self.server: ServerProcess | None = None
@@ -128,6 +131,7 @@ class ServiceStack:
             "SALESRAIL_LOG_LEVEL": "WARNING",
             "SALESRAIL_LOG_JSON": "true",
             "SALESRAIL_SHUTDOWN_GRACE_S": "5",
+            f"{self.env_prefix}WORKERS": str(self.workers),
             **self.extra_env,
         }
         self.server = start_process(
@@ -137,7 +141,8 @@ class ServiceStack:
             cwd=REPO_ROOT,
             ready_path="/healthz",
             timeout=60,
-            description=f"{self.service} (1 uvicorn worker)",
+            description=f"{self.service} ({self.workers} uvicorn worker"
+            + ("s)" if self.workers > 1 else ")"),
             log_path=self.log_path,
         )
         self._wait_ready()

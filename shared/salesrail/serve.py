@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
+import os
 import signal
 from collections.abc import Iterator
 
@@ -28,6 +30,10 @@ class _Server(uvicorn.Server):
                 signal.signal(sig, handler)
 
 
+# Which service module a worker process serves (`<package>.main`, with its `create_app`).
+WORKER_APP_ENV = "SALESRAIL__WORKER_APP"
+
+
 def serve(app: FastAPI, settings: ServiceSettings) -> None:
     configure_logging(
         service=settings.service_name, level=settings.log_level, json=settings.log_json
@@ -43,3 +49,37 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
         server_header=False,
     )
     _Server(config).run()
+
+
+def serve_workers(app_module: str, settings: ServiceSettings) -> None:
+    """Several worker processes on one port (uvicorn's supervisor restarts one that dies).
+
+    SIGTERM to this process stops every worker gracefully, each draining like a single one.
+    """
+    configure_logging(
+        service=settings.service_name, level=settings.log_level, json=settings.log_json
+    )
+    os.environ[WORKER_APP_ENV] = app_module
+    uvicorn.run(
+        "salesrail.serve:worker_app",
+        factory=True,
+        workers=settings.workers,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=int(settings.shutdown_grace_s),
+        server_header=False,
+    )
+
+
+def worker_app() -> FastAPI:
+    """The app of one worker process (called by uvicorn in each worker)."""
+    module = importlib.import_module(os.environ[WORKER_APP_ENV])
+    app: FastAPI = module.create_app()
+    settings = app.state.runtime.settings
+    configure_logging(
+        service=settings.service_name, level=settings.log_level, json=settings.log_json
+    )
+    return app

@@ -11,7 +11,7 @@ from salesrail.clock import Clock, system_clock
 from salesrail.events.catalog import EventData
 from salesrail.http.app import create_service_app
 from salesrail.runtime import Consumers, ServiceLifespan
-from salesrail.serve import serve
+from salesrail.serve import serve, serve_workers
 from salesrail.settings import ServiceSettings
 
 AppFactory = Callable[..., FastAPI]
@@ -47,6 +47,9 @@ def entrypoints(
 
     def main() -> None:
         settings = settings_class()
-        serve(create_app(settings), settings)
+        if settings.workers > 1:
+            serve_workers(f"{settings.module_name}.main", settings)
+        else:
+            serve(create_app(settings), settings)
 
     return create_app, main

@@ -35,6 +35,9 @@ class ServiceSettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 0
+    # Worker processes serving the port; each is a full replica (its own consumers, relay and
+    # group commit), coordinated through the database and NATS like replicas on other hosts.
+    workers: int = Field(default=1, ge=1, le=64)
     data_dir: Path = Path("var")
     database_url: str = ""
     auth_database_url: str = ""

@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from salesrail.auth.principal import Role
 from salesrail.cluster import SERVICES
 from salesrail.embedded_nats import free_port
-from tests.support.processes import ServiceProcess
+from tests.support.processes import ServiceProcess, api_key_in
 
 LEAD_ROUTER = next(s for s in SERVICES if s.name == "lead-router")
 # Rows 2, 3 and 6 are good; 4 is refused (no city, bad phone); 5 repeats row 2's external id.
@@ -51,18 +52,8 @@ def service(tmp_path: Path, fresh_nats_url: str) -> Iterator[ServiceProcess]:
 
 
 async def _api_key(service: ServiceProcess) -> str:
-    from salesrail.auth.api_keys import ApiKeyStore
-    from salesrail.auth.principal import Role
-    from salesrail.clock import system_clock
-    from salesrail.db.database import Database
-
-    db = Database(service.env["SALESRAIL_AUTH_DATABASE_URL"])
-    try:
-        store = ApiKeyStore(db, clock=system_clock)
-        await store.migrate()
-        return await store.create(role=Role.INTEGRATION, name="cli-test")
-    finally:
-        await db.dispose()
+    auth_url = service.env["SALESRAIL_AUTH_DATABASE_URL"]
+    return await api_key_in(auth_url, Role.INTEGRATION, "cli-test")
 
 
 def salesrail(*args: str, api_key: str) -> subprocess.CompletedProcess[str]:

@@ -9,9 +9,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from salesrail.auth.principal import Role
 from salesrail.cluster import SERVICES
 from tests.support.bus import envelope_of, wait_for_messages
-from tests.support.processes import ServiceProcess
+from tests.support.processes import ServiceProcess, api_key_in
 from tests.support.servers import PostgresDatabases
 
 LEAD_ROUTER = next(s for s in SERVICES if s.name == "lead-router")
@@ -43,18 +44,8 @@ async def service(
 
 
 async def _api_key(service: ServiceProcess) -> str:
-    from salesrail.auth.api_keys import ApiKeyStore
-    from salesrail.auth.principal import Role
-    from salesrail.clock import system_clock
-    from salesrail.db.database import Database
-
-    db = Database(service.env["SALESRAIL_AUTH_DATABASE_URL"])
-    try:
-        store = ApiKeyStore(db, clock=system_clock)
-        await store.migrate()
-        return await store.create(role=Role.INTEGRATION, name="crash-test")
-    finally:
-        await db.dispose()
+    auth_url = service.env["SALESRAIL_AUTH_DATABASE_URL"]
+    return await api_key_in(auth_url, Role.INTEGRATION, "crash-test")
 
 
 def _post_until_crash(service: ServiceProcess, key: str, external_id: str) -> None:

@@ -12,7 +12,11 @@ from pathlib import Path
 
 import httpx
 
+from salesrail.auth.api_keys import ApiKeyStore
+from salesrail.auth.principal import Role
+from salesrail.clock import system_clock
 from salesrail.cluster import ServiceSpec
+from salesrail.db.database import Database
 from salesrail.embedded_nats import free_port
 
 
@@ -80,3 +84,14 @@ class ServiceProcess:
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+async def api_key_in(auth_database_url: str, role: Role, name: str) -> str:
+    """A new API key in a service's auth database, as `salesrail keys create` would make it."""
+    db = Database(auth_database_url)
+    try:
+        store = ApiKeyStore(db, clock=system_clock)
+        await store.migrate()
+        return await store.create(role=role, name=name)
+    finally:
+        await db.dispose()
