@@ -138,7 +138,7 @@ async def test_the_pool_pages_newest_first_by_cursor_and_refuses_a_forged_cursor
         ops = await api_key(app, Role.OPS)
         await setup_directory(client, ops)
         ids = []
-        for n in range(3):
+        for _ in range(3):
             answer = await client.post(
                 "/v1/leads",
                 json=lead(city="成都", category="包装"),
