@@ -8,3 +8,9 @@ from salesrail.settings import ServiceSettings
 class Settings(ServiceSettings):
     service_name: ClassVar[str] = "sla-monitor"
     default_port: ClassVar[int] = 8003
+
+    # Due clocks fired per transaction.
+    fire_batch_size: int = 1000
+    # The scheduler sleeps until the next deadline, but looks again at least this often
+    # (clocks another replica committed; its own wake-ups cover this replica's).
+    scheduler_max_sleep_s: float = 5.0

@@ -1,8 +1,22 @@
-"""The events sla-monitor publishes, built from its records.
+"""The events sla-monitor publishes; listed in its AsyncAPI document (/asyncapi.json)."""
 
-None yet: `sla.warning.<rule>` and `sla.alert.<rule>` come with the sweep that fires clocks.
-"""
+from salesrail.events.catalog import (
+    EventData,
+    NotifyRequested,
+    SlaAlert,
+    SlaAlertAcknowledged,
+    SlaAlertRetracted,
+    SlaEscalated,
+    SlaFollowUpRequested,
+    SlaWarning,
+)
 
-from salesrail.events.catalog import EventData
-
-PUBLISHES: tuple[type[EventData], ...] = ()
+PUBLISHES: tuple[type[EventData], ...] = (
+    SlaWarning,
+    SlaAlert,
+    SlaEscalated,
+    SlaAlertRetracted,
+    SlaFollowUpRequested,
+    SlaAlertAcknowledged,
+    NotifyRequested,
+)

@@ -1,30 +1,97 @@
-"""Bus handlers of sla-monitor: events that start clocks."""
+"""Bus handlers of sla-monitor: lead, activity and ticket events move the clocks.
+
+A batch goes through in one transaction with a handful of bulk statements (its processed-
+event records included); if that fails, the consumer's own one-by-one path takes over, with
+its retries and dead letters, running the same use case on one event at a time.
+"""
 
 from __future__ import annotations
 
-from salesrail.bus.consumer import EventConsumer
-from salesrail.events.catalog import LeadReceived
-from salesrail.events.envelope import Envelope
-from salesrail.events.streams import LEAD_STREAM
-from salesrail.unit_of_work import UnitOfWork
-from sla_monitor import rules, service
+from typing import Any
 
-# The whole lead stream, not only lead.received: the clocks to come start and stop on
-# routing, claims and stage changes too, and one durable consumer keeps their order.
-leads = EventConsumer(
+from nats.aio.msg import Msg
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from salesrail.bus.consumer import EventConsumer
+from salesrail.bus.tables import processed_events
+from salesrail.events.envelope import Envelope
+from salesrail.events.streams import ACTIVITY_STREAM, COLLAB_STREAM, LEAD_STREAM, StreamSpec
+from salesrail.unit_of_work import UnitOfWork
+from sla_monitor import service
+
+
+class ClockConsumer(EventConsumer):
+    def __init__(self, *, name: str, stream: StreamSpec, pattern: str, description: str) -> None:
+        super().__init__(name=name, stream=stream, description=description)
+        self.on(pattern)(_apply_one)
+
+    async def process_batch(self, messages: list[Msg], runner: Any) -> None:
+        try:
+            envelopes = [Envelope.model_validate_json(m.data) for m in messages]
+        except ValidationError:
+            await runner.process(messages)  # it parks the malformed one
+            return
+        try:
+            async with runner.unit_of_work() as uow:
+                await service.prefer_index_lookups(uow.session)
+                fresh = await _not_seen(uow, self.name, envelopes)
+                await service.apply_events(uow, uow.context.book, fresh)
+        except Exception:
+            await runner.process(messages)
+            return
+        for message in messages:
+            await message.ack()
+
+
+async def _apply_one(uow: UnitOfWork, envelope: Envelope, _data: Any) -> None:
+    await service.apply_events(uow, uow.context.book, [envelope])
+
+
+async def _not_seen(uow: UnitOfWork, consumer: str, envelopes: list[Envelope]) -> list[Envelope]:
+    """Drop events this consumer already applied (and copies within the batch); record the
+    rest as applied, in this same transaction."""
+    ids = list({e.id: None for e in envelopes})
+    seen = set(
+        (
+            await uow.session.execute(
+                select(processed_events.c.event_id).where(
+                    processed_events.c.consumer == consumer,
+                    processed_events.c.event_id.in_(ids),
+                )
+            )
+        ).scalars()
+    )
+    fresh: dict[str, Envelope] = {}
+    for envelope in envelopes:
+        if envelope.id not in seen and envelope.id not in fresh:
+            fresh[envelope.id] = envelope
+    if fresh:
+        now = uow.now()
+        await uow.session.execute(
+            processed_events.insert(),
+            [{"consumer": consumer, "event_id": i, "processed_at": now} for i in fresh],
+        )
+    return list(fresh.values())
+
+
+leads = ClockConsumer(
     name="sla-monitor-leads",
     stream=LEAD_STREAM,
-    description="Starts and stops the SLA clocks of leads",
+    pattern="lead.*",
+    description="Starts, restarts and stops the SLA clocks of leads; tracks their owners",
+)
+activities = ClockConsumer(
+    name="sla-monitor-activity",
+    stream=ACTIVITY_STREAM,
+    pattern="activity.*",
+    description="Activities answer, restart or pause the SLA clocks of leads and reps",
+)
+tickets = ClockConsumer(
+    name="sla-monitor-collab",
+    stream=COLLAB_STREAM,
+    pattern="collab.*",
+    description="Starts and stops the SLA clocks of collaboration tickets",
 )
 
-
-@leads.on("lead.received")
-async def start_first_touch_clock(uow: UnitOfWork, _envelope: Envelope, data: LeadReceived) -> None:
-    # The clock runs from when the lead really arrived (an import of old leads starts late
-    # clocks), not from when this event reached us.
-    await service.start_clock(
-        uow=uow, policy=rules.FIRST_TOUCH_48H, entity_id=data.lead_id, started_at=data.received_at
-    )
-
-
-CONSUMERS: tuple[EventConsumer, ...] = (leads,)
+CONSUMERS: tuple[EventConsumer, ...] = (leads, activities, tickets)

@@ -231,14 +231,78 @@ class _SlaSignal(EventData):
     fired_at: datetime
     notify: list[str] = Field(default_factory=list)
     severity: str
+    # Which clock fired: `alert_id` is stable per (rule, entity, cycle, step) and is what
+    # POST /v1/alerts/{id}/ack and sla.alert_retracted refer to.
+    alert_id: str | None = None
+    entity_type: str | None = None  # "lead" | "ticket" | "rep"
+    entity_id: str | None = None
+    cycle: int | None = None
+    policy_version: int | None = None
 
 
 class SlaWarning(_SlaSignal):
+    """A clock passed its warning point (e.g. a ticket's first draft is due)."""
+
     event_type: ClassVar[str] = "sla.warning.*"
 
 
 class SlaAlert(_SlaSignal):
+    """A clock ran out; fired once per (rule, entity, cycle)."""
+
     event_type: ClassVar[str] = "sla.alert.*"
+
+
+class SlaEscalated(_SlaSignal):
+    """A breach still unanswered after the policy's further delay: told to the next people."""
+
+    event_type: ClassVar[str] = "sla.escalation.*"
+    level: int = 1
+    breach_alert_id: str | None = None
+
+
+class SlaAlertRetracted(EventData):
+    """An alert (or warning, or escalation) that fired only because the event that answered
+    the clock in time arrived late: disregard it."""
+
+    event_type: ClassVar[str] = "sla.alert_retracted"
+    alert_id: str
+    rule: str
+    kind: str  # "warning" | "alert" | "escalation_<n>"
+    lead_id: str | None = None
+    ticket_id: str | None = None
+    owner_id: str | None = None
+    entity_type: str | None = None
+    entity_id: str | None = None
+    cycle: int | None = None
+    answered_at: datetime  # when the answering event happened (before the deadline)
+    retracted_at: datetime
+
+
+class SlaFollowUpRequested(EventData):
+    """A red warning unresolved after its delay: a follow-up ticket for an ops group."""
+
+    event_type: ClassVar[str] = "sla.followup_requested"
+    alert_id: str
+    breach_alert_id: str | None = None
+    rule: str
+    group: str  # e.g. "regional_ops_support"
+    lead_id: str | None = None
+    owner_id: str | None = None
+    reason: str
+    requested_at: datetime
+
+
+class SlaAlertAcknowledged(EventData):
+    """Someone acknowledged an alert; unacknowledged-escalations of it no longer fire."""
+
+    event_type: ClassVar[str] = "sla.alert_acknowledged"
+    alert_id: str
+    rule: str
+    lead_id: str | None = None
+    ticket_id: str | None = None
+    owner_id: str | None = None
+    by: str
+    acknowledged_at: datetime
 
 
 _CATALOG: tuple[type[EventData], ...] = (
@@ -259,6 +323,10 @@ _CATALOG: tuple[type[EventData], ...] = (
     TicketClosed,
     SlaWarning,
     SlaAlert,
+    SlaEscalated,
+    SlaAlertRetracted,
+    SlaFollowUpRequested,
+    SlaAlertAcknowledged,
     NotifyRequested,
     NotifyDelivery,
 )

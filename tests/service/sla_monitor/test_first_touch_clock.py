@@ -1,77 +1,109 @@
-"""sla-monitor's first clock on a real bus and a real database (both backends)."""
+"""first_touch_48h on a real bus and a real database (both backends)."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
+from datetime import timedelta
 
-import httpx
 import pytest
 
 from salesrail.auth.principal import Role
-from salesrail.clock import FrozenClock
-from salesrail.events.catalog import LeadReceived
-from sla_monitor.config import Settings
-from sla_monitor.main import create_app
+from salesrail.events.catalog import ActivityLogged, LeadRouted
+from tests.service.sla_monitor.conftest import (
+    NOW,
+    clocks_of,
+    event,
+    lead_received,
+    move_to,
+    signals,
+)
 from tests.support.apps import api_key, running
-from tests.support.publishing import envelope_for, eventually, publish, wait_until_consumed
+from tests.support.publishing import eventually, publish, wait_until_consumed
 
-NOW = datetime.now(UTC).replace(microsecond=0)
-
-
-@pytest.fixture
-def app(database_url: str, auth_database_url: str, nats_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
-    return create_app(
-        Settings(
-            database_url=database_url,
-            auth_database_url=auth_database_url,
-            nats_url=nats_url,
-            data_dir=tmp_path,
-        ),
-        clock=FrozenClock(NOW),
-    )
+pytestmark = pytest.mark.usefixtures("nats_url")
 
 
-def lead_received(lead_id: str, received_at: datetime) -> LeadReceived:
-    return LeadReceived(
-        lead_id=lead_id,
-        source="website",
-        company_name="杭州某某紧固件有限公司",
-        city="杭州",
-        category="紧固件",
-        received_at=received_at,
-    )
+def iso(moment) -> str:  # type: ignore[no-untyped-def]
+    return moment.isoformat().replace("+00:00", "Z")
 
 
-async def clocks_of(
-    client: httpx.AsyncClient, lead_id: str, headers: dict[str, str]
-) -> list[dict[str, Any]]:
-    answer = await client.get("/v1/clocks", params={"lead_id": lead_id}, headers=headers)
-    assert answer.status_code == 200, answer.text
-    return answer.json()["clocks"]
-
-
-async def test_a_received_lead_gets_a_48_hour_first_touch_clock_from_its_arrival(app, nats_url):  # type: ignore[no-untyped-def]
+async def test_first_touch_fires_48_hours_after_the_lead_arrived_and_not_a_second_before(
+    app, clock, nats_url
+):  # type: ignore[no-untyped-def]
     lead_id = f"lead-{uuid.uuid4()}"
     received_at = NOW - timedelta(hours=10)
+    due = received_at + timedelta(hours=48)
     async with running(app) as client:
         headers = await api_key(app, Role.SUPERVISOR)
-        await publish(nats_url, envelope_for(lead_received(lead_id, received_at)))
-        clocks = await eventually(lambda: clocks_of(client, lead_id, headers), until=bool)
-    assert clocks == [
-        {
-            "policy": "first_touch_48h",
-            "entity_type": "lead",
-            "entity_id": lead_id,
-            "cycle": 1,
-            "started_at": received_at.isoformat().replace("+00:00", "Z"),
-            "due_at": (received_at + timedelta(hours=48)).isoformat().replace("+00:00", "Z"),
-            "state": "running",
-            "remaining_seconds": 38 * 3600,
-        }
+        await publish(
+            nats_url,
+            event(lead_received(lead_id, received_at), at=NOW),
+            event(LeadRouted(lead_id=lead_id, owner_id="rep-zhang", rule="r1"), at=NOW),
+        )
+        clocks = await eventually(
+            lambda: clocks_of(client, lead_id, headers),
+            until=lambda cs: any(c["policy"] == "first_touch_48h" for c in cs),
+        )
+        first_touch = next(c for c in clocks if c["policy"] == "first_touch_48h")
+        assert first_touch["started_at"] == iso(received_at)
+        assert first_touch["due_at"] == iso(due)
+        assert first_touch["remaining_seconds"] == 38 * 3600
+        assert first_touch["state"] == "running"
+
+        await move_to(app, clock, due - timedelta(seconds=1))
+        early = await signals(
+            nats_url, "salesrail.sla.alert.first_touch_48h", entity_id=lead_id, timeout_s=1.5
+        )
+        assert early == []
+
+        await move_to(app, clock, due)
+        [alert] = await signals(nats_url, "salesrail.sla.alert.first_touch_48h", entity_id=lead_id)
+        [notify] = await signals(nats_url, "salesrail.notify.requested", entity_id=lead_id)
+    data = alert["data"]
+    assert alert["type"] == "sla.alert.first_touch_48h"
+    assert data["rule"] == "first_touch_48h"
+    assert data["lead_id"] == lead_id
+    assert data["owner_id"] == "rep-zhang"
+    assert data["due_at"] == iso(due)
+    assert data["fired_at"] == iso(due)
+    assert data["severity"] == "high"
+    assert data["notify"] == ["rep:rep-zhang", "supervisor_of:rep-zhang"]
+    assert notify["data"]["recipients"] == [
+        {"kind": "rep", "id": "rep-zhang"},
+        {"kind": "supervisor_of", "id": "rep-zhang"},
     ]
+
+
+async def test_the_owners_first_activity_in_time_stops_the_clock(app, clock, nats_url):  # type: ignore[no-untyped-def]
+    lead_id = f"lead-{uuid.uuid4()}"
+    async with running(app) as client:
+        headers = await api_key(app, Role.OPS)
+        await publish(
+            nats_url,
+            event(lead_received(lead_id, NOW), at=NOW),
+            event(LeadRouted(lead_id=lead_id, owner_id="rep-li", rule="r1"), at=NOW),
+        )
+        assert await wait_until_consumed(nats_url, "SALESRAIL_LEAD", "sla-monitor-leads")
+        await publish(
+            nats_url,
+            # Someone else's activity does not count as the owner's first touch.
+            event(_activity(lead_id, "rep-other", NOW + timedelta(hours=1)), at=NOW),
+            event(_activity(lead_id, "rep-li", NOW + timedelta(hours=2)), at=NOW),
+        )
+        assert await wait_until_consumed(nats_url, "SALESRAIL_ACTIVITY", "sla-monitor-activity")
+        clocks = await eventually(
+            lambda: clocks_of(client, lead_id, headers),
+            until=lambda cs: any(
+                c["policy"] == "first_touch_48h" and c["state"] == "stopped" for c in cs
+            ),
+        )
+        first_touch = next(c for c in clocks if c["policy"] == "first_touch_48h")
+        assert first_touch["stopped_at"] == iso(NOW + timedelta(hours=2))
+        await move_to(app, clock, NOW + timedelta(hours=49))
+        late = await signals(
+            nats_url, "salesrail.sla.alert.first_touch_48h", entity_id=lead_id, timeout_s=1.5
+        )
+    assert late == []
 
 
 async def test_a_lead_announced_twice_keeps_the_one_clock_of_its_first_announcement(app, nats_url):  # type: ignore[no-untyped-def]
@@ -79,14 +111,13 @@ async def test_a_lead_announced_twice_keeps_the_one_clock_of_its_first_announcem
     first_received_at = NOW - timedelta(hours=3)
     async with running(app) as client:
         headers = await api_key(app, Role.OPS)
-        await publish(nats_url, envelope_for(lead_received(lead_id, first_received_at)))
+        await publish(nats_url, event(lead_received(lead_id, first_received_at), at=NOW))
         # The same lead again under another event id, as a replayed import would send it.
-        await publish(nats_url, envelope_for(lead_received(lead_id, NOW - timedelta(hours=1))))
-        # Both taken and acknowledged: the copy was handled, not left failing and retried.
+        await publish(nats_url, event(lead_received(lead_id, NOW - timedelta(hours=1)), at=NOW))
         assert await wait_until_consumed(nats_url, "SALESRAIL_LEAD", "sla-monitor-leads")
         clocks = await clocks_of(client, lead_id, headers)
     assert len(clocks) == 1
-    assert clocks[0]["started_at"] == first_received_at.isoformat().replace("+00:00", "Z")
+    assert clocks[0]["started_at"] == iso(first_received_at)
 
 
 async def test_an_unknown_lead_has_no_clocks(app):  # type: ignore[no-untyped-def]
@@ -97,13 +128,23 @@ async def test_an_unknown_lead_has_no_clocks(app):  # type: ignore[no-untyped-de
     assert answer.json() == {"clocks": []}
 
 
-async def test_clocks_are_for_supervisors_ops_and_integrations_not_reps(app):  # type: ignore[no-untyped-def]
+async def test_a_rep_sees_the_clocks_of_their_own_leads_only(app, nats_url):  # type: ignore[no-untyped-def]
+    lead_id = f"lead-{uuid.uuid4()}"
     async with running(app) as client:
-        rep = await api_key(app, Role.REP, rep_id="rep-zhang")
-        as_rep = await client.get("/v1/clocks", params={"lead_id": "x"}, headers=rep)
-        anonymous = await client.get("/v1/clocks", params={"lead_id": "x"})
-    assert as_rep.status_code == 403
-    assert as_rep.headers["content-type"] == "application/problem+json"
+        await publish(
+            nats_url,
+            event(lead_received(lead_id, NOW), at=NOW),
+            event(LeadRouted(lead_id=lead_id, owner_id="rep-zhang", rule="r1"), at=NOW),
+        )
+        assert await wait_until_consumed(nats_url, "SALESRAIL_LEAD", "sla-monitor-leads")
+        owner = await api_key(app, Role.REP, rep_id="rep-zhang")
+        other = await api_key(app, Role.REP, rep_id="rep-wang")
+        mine = await client.get("/v1/clocks", params={"lead_id": lead_id}, headers=owner)
+        theirs = await client.get("/v1/clocks", params={"lead_id": lead_id}, headers=other)
+        anonymous = await client.get("/v1/clocks", params={"lead_id": lead_id})
+    assert mine.status_code == 200 and mine.json()["clocks"]
+    assert theirs.status_code == 403
+    assert theirs.headers["content-type"] == "application/problem+json"
     assert anonymous.status_code == 401
 
 
@@ -118,7 +159,7 @@ async def test_asking_for_clocks_without_a_lead_id_is_a_problem_naming_it(app): 
     assert [e["field"] for e in empty.json()["errors"]] == ["lead_id"]
 
 
-async def test_the_service_is_ready_with_its_database_bus_and_consumer(app):  # type: ignore[no-untyped-def]
+async def test_the_service_is_ready_with_its_database_bus_and_consumers(app):  # type: ignore[no-untyped-def]
     async with running(app) as client:
         ready = await client.get("/readyz")
     assert ready.status_code == 200
@@ -128,3 +169,13 @@ async def test_the_service_is_ready_with_its_database_bus_and_consumer(app):  # 
         "nats": "ok",
         "consumers": "ok",
     }
+
+
+def _activity(lead_id: str, rep_id: str, at) -> ActivityLogged:  # type: ignore[no-untyped-def]
+    return ActivityLogged(
+        activity_id=f"act-{uuid.uuid4()}",
+        lead_id=lead_id,
+        rep_id=rep_id,
+        type="call",
+        occurred_at=at,
+    )
