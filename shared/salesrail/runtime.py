@@ -7,7 +7,7 @@ relay publishes what is already committed, then connections close.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,6 +96,8 @@ class ServiceRuntime:
         self.relay: OutboxRelay | None = None
         self.started = False
         self._stopped = False
+        # A service's own readiness checks (e.g. its scheduler), by name: True when healthy.
+        self.extra_checks: dict[str, Callable[[], Awaitable[bool]]] = {}
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
@@ -182,4 +184,9 @@ class ServiceRuntime:
         if self.loops:
             ok = all(loop.running for loop in self.loops)
             checks["consumers"] = "ok" if ok else "stopped"
+        for name, check in self.extra_checks.items():
+            try:
+                checks[name] = "ok" if await check() else "failing"
+            except Exception as exc:
+                checks[name] = f"failing: {type(exc).__name__}"
         return checks
