@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from datetime import datetime
 
 from sqlalchemy import and_, or_, select, update
 
 from salesrail.auth import Principal, Role
 from salesrail.events.catalog import SlaAlertAcknowledged
-from salesrail.http.problems import ProblemError, invalid_field
+from salesrail.http.cursors import decode_cursor, encode_cursor
+from salesrail.http.problems import ProblemError
 from salesrail.unit_of_work import UnitOfWork
 from sla_monitor.models import SlaAlert
 
@@ -47,7 +46,7 @@ async def list_alerts(
     if since is not None:
         query = query.where(SlaAlert.fired_at >= since)
     if cursor is not None:
-        at, alert_id = _decode(cursor)
+        at, alert_id = decode_cursor(cursor)
         query = query.where(
             or_(SlaAlert.fired_at < at, and_(SlaAlert.fired_at == at, SlaAlert.id < alert_id))
         )
@@ -60,7 +59,8 @@ async def list_alerts(
     )
     more = len(rows) > limit
     rows = rows[:limit]
-    return rows, (_encode(rows[-1]) if more and rows else None)
+    last = rows[-1] if more and rows else None
+    return rows, (encode_cursor((last.fired_at, last.id)) if last else None)
 
 
 async def acknowledge(uow: UnitOfWork, caller: Principal, alert_id: str) -> SlaAlert:
@@ -100,16 +100,3 @@ def _may_see(caller: Principal, alert: SlaAlert) -> bool:
     if caller.role in SEES_ALL:
         return True
     return caller.role is Role.REP and caller.rep_id is not None and alert.owner_id == caller.rep_id
-
-
-def _encode(alert: SlaAlert) -> str:
-    raw = json.dumps([alert.fired_at.isoformat(), alert.id]).encode()
-    return base64.urlsafe_b64encode(raw).decode()
-
-
-def _decode(cursor: str) -> tuple[datetime, str]:
-    try:
-        at, alert_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return datetime.fromisoformat(at), str(alert_id)
-    except (ValueError, TypeError) as exc:
-        raise invalid_field("cursor", "not a cursor this API gave", location="query") from exc
