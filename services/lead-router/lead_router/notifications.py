@@ -39,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lead_router.models import Rep, Team
 from salesrail.bus.consumer import EventConsumer, PoisonMessage, RetryLater, UnitOfWorkFactory
-from salesrail.bus.tables import processed_events
+from salesrail.bus.processed import already_processed
 from salesrail.events.catalog import NotifyDelivery, NotifyRequested, Recipient
 from salesrail.events.envelope import Envelope
 from salesrail.events.streams import NOTIFY_STREAM
@@ -383,14 +383,7 @@ class _DeliverConsumer(EventConsumer):
     ) -> dict[str, tuple[ChannelConfig, Message]]:
         jobs: dict[str, tuple[ChannelConfig, Message]] = {}
         async with unit_of_work() as uow:
-            done = set(
-                await uow.session.scalars(
-                    select(processed_events.c.event_id).where(
-                        processed_events.c.consumer == self.name,
-                        processed_events.c.event_id.in_(list(pending)),
-                    )
-                )
-            )
+            done = await already_processed(uow.session, self.name, pending.keys())
             for event_id, delivery in pending.items():
                 if event_id in done:
                     continue  # sent before, only the acknowledgement was lost

@@ -11,9 +11,9 @@ from typing import Any
 
 from nats.aio.msg import Msg
 from pydantic import ValidationError
-from sqlalchemy import select
 
 from salesrail.bus.consumer import EventConsumer
+from salesrail.bus.processed import already_processed
 from salesrail.bus.tables import processed_events
 from salesrail.events.envelope import Envelope
 from salesrail.events.streams import ACTIVITY_STREAM, COLLAB_STREAM, LEAD_STREAM, StreamSpec
@@ -51,17 +51,7 @@ async def _apply_one(uow: UnitOfWork, envelope: Envelope, _data: Any) -> None:
 async def _not_seen(uow: UnitOfWork, consumer: str, envelopes: list[Envelope]) -> list[Envelope]:
     """Drop events this consumer already applied (and copies within the batch); record the
     rest as applied, in this same transaction."""
-    ids = list({e.id: None for e in envelopes})
-    seen = set(
-        (
-            await uow.session.execute(
-                select(processed_events.c.event_id).where(
-                    processed_events.c.consumer == consumer,
-                    processed_events.c.event_id.in_(ids),
-                )
-            )
-        ).scalars()
-    )
+    seen = await already_processed(uow.session, consumer, {e.id for e in envelopes})
     fresh: dict[str, Envelope] = {}
     for envelope in envelopes:
         if envelope.id not in seen and envelope.id not in fresh:

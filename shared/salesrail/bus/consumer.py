@@ -304,6 +304,14 @@ def _deliveries(message: Msg) -> int:
     return message.metadata.num_delivered
 
 
+async def _nak_all(messages: list[Msg]) -> None:
+    """Give back messages fetched but not applied (stopping): another replica takes them now
+    instead of after ack_wait."""
+    for message in messages:
+        with contextlib.suppress(Exception):
+            await message.nak()
+
+
 class PullLoop:
     """Fetches batches for one durable consumer and applies them, one batch at a time."""
 
@@ -338,23 +346,46 @@ class PullLoop:
         self._task = asyncio.create_task(self._run(subscription), name=self.consumer.name)
 
     async def _run(self, subscription: Any) -> None:
-        while not self._stopping:
-            try:
-                # Returns as soon as any message is there (a partial batch), else times out.
-                messages = await subscription.fetch(self.batch_size, timeout=self.fetch_timeout_s)
-            except TimeoutError:  # nats-py raises both its own and asyncio's
-                continue
-            except Exception as exc:  # connection lost: nats-py reconnects, we try again
-                log.warning("consumer.fetch_failed", consumer=self.consumer.name, error=repr(exc))
-                await asyncio.sleep(1.0)
-                continue
-            self._processing = True
-            try:
-                await self.consumer.process_batch(messages, self.runner)
-            except Exception as exc:  # unacknowledged messages come back after ack_wait
-                log.exception("consumer.batch_failed", consumer=self.consumer.name, error=repr(exc))
-            finally:
-                self._processing = False
+        # The next batch is fetched while this one is applied: batches are still applied one
+        # after another, in order, but the round trip to the server no longer waits its turn.
+        next_fetch: asyncio.Task[list[Msg]] | None = None
+        try:
+            while not self._stopping:
+                if next_fetch is None:
+                    next_fetch = asyncio.ensure_future(self._fetch(subscription))
+                messages = await next_fetch
+                next_fetch = None
+                if not messages or self._stopping:
+                    await _nak_all(messages)
+                    continue
+                next_fetch = asyncio.ensure_future(self._fetch(subscription))
+                self._processing = True
+                try:
+                    await self.consumer.process_batch(messages, self.runner)
+                except Exception as exc:  # unacknowledged messages come back after ack_wait
+                    log.exception(
+                        "consumer.batch_failed", consumer=self.consumer.name, error=repr(exc)
+                    )
+                finally:
+                    self._processing = False
+        finally:
+            if next_fetch is not None:
+                next_fetch.cancel()
+                with contextlib.suppress(BaseException):
+                    await _nak_all(await next_fetch)
+
+    async def _fetch(self, subscription: Any) -> list[Msg]:
+        """A batch: as soon as any message is there (a partial batch); [] on a quiet timeout."""
+        try:
+            return list(await subscription.fetch(self.batch_size, timeout=self.fetch_timeout_s))
+        except TimeoutError:  # nats-py raises both its own and asyncio's
+            return []
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # connection lost: nats-py reconnects, we try again
+            log.warning("consumer.fetch_failed", consumer=self.consumer.name, error=repr(exc))
+            await asyncio.sleep(1.0)
+            return []
 
     @property
     def running(self) -> bool:
