@@ -134,6 +134,10 @@ class Calendar(Protocol):
         """The first working day strictly after `day`."""
         ...
 
+    def local_date(self, moment: datetime) -> date:
+        """The calendar day `moment` falls on, in the calendar's time zone."""
+        ...
+
 
 class ElapsedCalendar:
     """Plain elapsed time: every instant counts, every day is a working day."""
@@ -155,6 +159,9 @@ class ElapsedCalendar:
 
     def next_working_day(self, day: date) -> date:
         return day + ONE_DAY
+
+    def local_date(self, moment: datetime) -> date:
+        return _utc(moment).astimezone(self._tz).date()
 
 
 # A day's working periods as UTC instants, in order, and their total length.
@@ -235,6 +242,9 @@ class BusinessCalendar:
         while not self.is_working_day(day):  # ends: the spec names at least one weekday
             day += ONE_DAY
         return day
+
+    def local_date(self, moment: datetime) -> date:
+        return _utc(moment).astimezone(self._tz).date()
 
     def _compute_day(self, day: date) -> _Day:
         if not self.is_working_day(day):

@@ -14,3 +14,6 @@ class Settings(ServiceSettings):
     # The scheduler sleeps until the next deadline, but looks again at least this often
     # (clocks another replica committed; its own wake-ups cover this replica's).
     scheduler_max_sleep_s: float = 5.0
+    # /readyz fails the scheduler check when it has not looked again this long after it
+    # meant to (its task died or is stuck).
+    scheduler_stall_s: float = 60.0

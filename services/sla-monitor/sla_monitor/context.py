@@ -12,6 +12,8 @@ from sla_monitor.config import Settings
 from sla_monitor.policybook import PolicyBook
 from sla_monitor.scheduler import Scheduler
 
+SCHEDULER_CHECK = "scheduler"
+
 
 @dataclass(frozen=True)
 class SlaContext:
@@ -32,9 +34,13 @@ async def lifespan(runtime: ServiceRuntime) -> AsyncIterator[SlaContext]:
         clock=runtime.clock,
         batch_size=settings.fire_batch_size,
         max_sleep_s=settings.scheduler_max_sleep_s,
+        stall_s=settings.scheduler_stall_s,
     )
     scheduler.start()
+    # /readyz answers 503 naming "scheduler" when it died or stalled.
+    runtime.extra_checks[SCHEDULER_CHECK] = scheduler.healthy
     try:
         yield SlaContext(book=book, scheduler=scheduler)
     finally:
+        runtime.extra_checks.pop(SCHEDULER_CHECK, None)
         await scheduler.stop()

@@ -30,7 +30,7 @@ from salesrail.unit_of_work import UnitOfWork
 from sla_monitor import rules
 from sla_monitor.models import alerts, clocks, entities
 from sla_monitor.policybook import PolicyBook
-from sla_monitor.service import clock_of, of_entities
+from sla_monitor.service import CLOCK_FIELDS, clock_of, of_entities, open_lead_owners
 
 log = structlog.get_logger(__name__)
 
@@ -82,18 +82,33 @@ async def fire_due(uow: UnitOfWork, book: PolicyBook, *, limit: int) -> int:
             )
         ).scalars()
     )
+    # Clocks that exist only while their rep owns an open lead: does the rep, now?
+    open_owners = await open_lead_owners(
+        session,
+        [
+            c.entity_id
+            for c in claimed
+            if book.version(c.policy_version).policies[c.policy].applies_while == "owns_open_leads"
+        ],
+    )
     records: list[dict[str, Any]] = []
+    successors: list[rules.Clock] = []
     for clock in claimed:
         policy_set = book.version(clock.policy_version)
         policy = policy_set.policies[clock.policy]
+        calendar = policy_set.calendars[clock.policy]
         firing = rules.fire(
             clock,
             policy,
-            policy_set.calendars[clock.policy],
+            calendar,
             acknowledged=clock.id in acknowledged,
+            applies=policy.applies_while is None or clock.entity_id in open_owners,
         )
         if firing is not None:
             records.append(_alert_row(clock, firing, owners.get(clock.key), now))
+        successor = _next_day(clock, book)
+        if successor is not None:
+            successors.append(successor)
     inserted = await _insert_alerts(session, records)
     for record in records:
         if record["id"] in inserted:
@@ -105,6 +120,8 @@ async def fire_due(uow: UnitOfWork, book: PolicyBook, *, limit: int) -> int:
             state=bindparam("state"),
             next_step=bindparam("next_step"),
             next_fire_at=bindparam("next_fire_at"),
+            stopped_at=bindparam("stopped_at"),
+            is_current=bindparam("is_current"),
         ),
         [
             {
@@ -112,13 +129,42 @@ async def fire_due(uow: UnitOfWork, book: PolicyBook, *, limit: int) -> int:
                 "state": c.state,
                 "next_step": c.next_step,
                 "next_fire_at": c.next_fire_at,
+                "stopped_at": c.stopped_at,
+                "is_current": c.is_current,
             }
             for c in claimed
         ],
     )
+    await _insert_clocks(session, successors, now)
     crash_point("sla.before_fire_commit")
     log.info("clocks.fired", claimed=len(claimed), alerts=len(inserted))
     return len(claimed)
+
+
+def _next_day(clock: rules.Clock, book: PolicyBook) -> rules.Clock | None:
+    """A daily clock that fired its last step is followed by the next working day's, under
+    the current policy version (none if that version no longer has the policy)."""
+    current = book.current
+    if current is None or clock.policy not in current.policies:
+        return None
+    policy = current.policies[clock.policy]
+    started_under = book.version(clock.policy_version).policies[clock.policy]
+    if policy.deadline is None or started_under.deadline is None:
+        return None  # a version turned the policy daily (or back): its next event starts it
+    return rules.next_day(clock, policy, current.calendars[clock.policy], version=current.version)
+
+
+async def _insert_clocks(session: Any, new: list[rules.Clock], now: datetime) -> None:
+    """Next days' clocks; one already there (an update of that rep made it meanwhile, in a
+    transaction that committed first) is left as it is."""
+    if not new:
+        return
+    dialect = session.get_bind().dialect.name
+    insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
+    await session.execute(
+        insert_(clocks).on_conflict_do_nothing(),
+        [{**{n: getattr(c, n) for n in CLOCK_FIELDS}, "created_at": now} for c in new],
+    )
 
 
 def _alert_row(

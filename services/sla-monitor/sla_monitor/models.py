@@ -72,10 +72,13 @@ class SlaClock(Base):
 
 
 class SlaEntity(Base):
-    """Who owns a lead, ticket or rep's work now; also the row a batch locks per entity, so
-    two consumers (or replicas) never move the same entity's clocks at once."""
+    """Who owns a lead, ticket or rep's work now (and a lead's stage); also the row a batch
+    locks per entity, so two consumers (or replicas) never move the same entity's clocks at
+    once."""
 
     __tablename__ = "sla_entities"
+    # A rep's open leads: the leads they own whose stage is not won or lost.
+    __table_args__ = (Index("ix_sla_entities_owner_id", "owner_id"),)
 
     # Id first: a batch looks its entities up by id (a type matches thousands of rows).
     entity_id: Mapped[str] = mapped_column(String(128), primary_key=True)
@@ -83,6 +86,9 @@ class SlaEntity(Base):
     owner_id: Mapped[str | None] = mapped_column(String(128))
     team_id: Mapped[str | None] = mapped_column(String(128))
     owner_since: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # A lead's stage (from lead.stage_changed), and since when.
+    stage: Mapped[str | None] = mapped_column(String(32))
+    stage_since: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class SlaAlert(Base):

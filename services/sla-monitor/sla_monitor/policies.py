@@ -13,11 +13,19 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from salesrail import rules_engine as re_
 from salesrail.http.problems import field_name
@@ -132,7 +140,8 @@ class Breach(_Strict):
 
 
 class Escalation(_Strict):
-    after: Duration  # working time after the breach
+    # Working time after the breach (elapsed time after a daily deadline's cut-off).
+    after: Duration
     notify: Recipients = Field(default_factory=list)
     severity: str = "high"
     # "alert": sla.escalation.<rule>; "ops_followup": sla.followup_requested for `group`.
@@ -140,6 +149,30 @@ class Escalation(_Strict):
     group: str | None = None
     # Skipped if the breach alert was acknowledged by then.
     unless_acknowledged: bool = False
+
+
+class DailyDeadline(_Strict):
+    """A clock per working day of the policy's calendar, due at a local wall time that day
+    (in the calendar's time zone): `{daily_at: "18:00"}`. Instead of a duration."""
+
+    daily_at: time
+
+    @field_validator("daily_at", mode="before")
+    @classmethod
+    def _wall_time(cls, value: Any) -> Any:
+        # Unquoted, YAML 1.1 reads 18:00 as the sexagesimal number 1080.
+        if not isinstance(value, str | time):
+            raise ValueError(f'a wall time is written in quotes, like "18:00", got {value!r}')
+        if isinstance(value, str) and not re.fullmatch(r"\d{2}:\d{2}(:\d{2})?", value.strip()):
+            raise ValueError(f'a wall time is written like "18:00", got {value!r}')
+        return value.strip() if isinstance(value, str) else value
+
+    @field_validator("daily_at")
+    @classmethod
+    def _local(cls, value: time) -> time:
+        if value.tzinfo is not None:
+            raise ValueError("daily_at is a local wall time: the calendar names the zone")
+        return value
 
 
 class Policy(_Strict):
@@ -153,7 +186,13 @@ class Policy(_Strict):
     resume: list[Trigger] = Field(default_factory=list)
     # Where the clock starts: the event's time, or the lead's `received_at`.
     start_at: Literal["occurred_at", "received_at"] = "occurred_at"
-    duration: Duration
+    # How long each clock runs, counted on the calendar ...
+    duration: Duration | None = None
+    # ... or, instead, one clock per working day, due at a wall time of that day.
+    deadline: DailyDeadline | None = None
+    # A rep's clock that exists only while the rep owns an open lead (one not won, lost or
+    # pooled): started and restarted only then, and stopped unfired if it comes due without.
+    applies_while: Literal["owns_open_leads"] | None = None
     calendar: str | CalendarSpec = "always"
     warning: Warning | None = None
     breach: Breach
@@ -163,10 +202,25 @@ class Policy(_Strict):
     def _coherent(self) -> Policy:
         if not (self.start or self.restart):
             raise ValueError("a policy needs at least one start or restart trigger")
-        if self.duration <= timedelta(0):
+        if (self.duration is None) == (self.deadline is None):
+            raise ValueError("give either a duration or a deadline (daily_at), not both")
+        if self.deadline is not None:
+            if self.warning is not None:
+                raise ValueError("a daily deadline has no warning")
+            if self.pause or self.resume:
+                raise ValueError("a daily deadline is not paused: give no pause/resume triggers")
+            if self.start_at != "occurred_at":
+                raise ValueError("a daily deadline's clocks start at the event (occurred_at)")
+        if self.duration is not None and self.duration <= timedelta(0):
             raise ValueError("duration must be positive")
-        if self.warning is not None and not timedelta(0) < self.warning.after < self.duration:
+        if (
+            self.warning is not None
+            and self.duration is not None
+            and not timedelta(0) < self.warning.after < self.duration
+        ):
             raise ValueError("warning.after must fall inside the duration")
+        if self.applies_while is not None and self.entity != "rep":
+            raise ValueError("applies_while: owns_open_leads is for rep policies")
         for escalation in self.escalations:
             if escalation.publish == "ops_followup" and not escalation.group:
                 raise ValueError("an ops_followup escalation names its group")

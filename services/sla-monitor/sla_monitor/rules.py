@@ -9,7 +9,7 @@ then retracted.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 
 from sla_monitor.calendars import Calendar
@@ -72,10 +72,16 @@ class Outcome:
 
 
 def step_times(policy: Policy, calendar: Calendar, clock: Clock) -> list[datetime]:
-    """The instant of each of the policy's steps (warning?, alert, escalations...)."""
+    """The instant of each of the policy's steps (warning?, alert, escalations...).
+
+    Escalations count working time after the breach; after a daily deadline's cut-off (often
+    the end of the working day) they count elapsed time: "1h" after 18:00 is 19:00."""
     times = [clock.warn_at] if policy.warning else []
     times.append(clock.due_at)
-    times += [calendar.add(clock.due_at, e.after) for e in policy.ordered_escalations()]
+    if policy.deadline is not None:
+        times += [clock.due_at + e.after for e in policy.ordered_escalations()]
+    else:
+        times += [calendar.add(clock.due_at, e.after) for e in policy.ordered_escalations()]
     return [t for t in times if t is not None]
 
 
@@ -99,6 +105,7 @@ def new_clock(
     at: datetime,
     lead_id: str | None,
 ) -> Clock:
+    assert policy.duration is not None, "a daily deadline's clocks come from daily_clock"
     clock = Clock(
         policy=policy.name,
         policy_version=version,
@@ -204,6 +211,138 @@ def resume(current: Clock | None, policy: Policy, calendar: Calendar, *, at: dat
     return Outcome()
 
 
+# --- daily deadlines ------------------------------------------------------------------------
+#
+# A policy with `deadline: {daily_at: ...}` has one clock per entity and working day of its
+# calendar, due at that wall time. Its cycle is the day itself (20261009 for 9 October 2026),
+# so the (policy, entity, cycle) unique keys of clocks and alerts make each day's alert fire
+# once, whichever replica or restart gets there. `start` triggers begin the clock of the first
+# working day whose cut-off is still ahead; `restart` triggers are the updates that answer a
+# day: they end its clock (and any earlier day's still open) and begin the next working day's;
+# `stop` triggers end the clock with no next one. A day's clock that has fired all its steps
+# is followed by the next working day's (`next_day`).
+
+
+def day_cycle(day: date) -> int:
+    """The cycle number of a daily clock: the day as YYYYMMDD."""
+    return day.year * 10_000 + day.month * 100 + day.day
+
+
+def cycle_day(cycle: int) -> date:
+    return date(cycle // 10_000, cycle // 100 % 100, cycle % 100)
+
+
+def first_day(calendar: Calendar, at: datetime, cutoff_at: time) -> date:
+    """The working day whose cut-off is the first one still ahead of `at`."""
+    day = calendar.local_date(at)
+    if calendar.is_working_day(day) and at < calendar.cutoff(day, cutoff_at):
+        return day
+    return calendar.next_working_day(day)
+
+
+def daily_clock(
+    policy: Policy,
+    calendar: Calendar,
+    *,
+    day: date,
+    at: datetime,
+    version: int,
+    entity_type: str,
+    entity_id: str,
+    lead_id: str | None,
+) -> Clock:
+    """The clock of `day`, counting from `at` or the day's start, due at its cut-off."""
+    assert policy.deadline is not None
+    clock = Clock(
+        policy=policy.name,
+        policy_version=version,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        cycle=day_cycle(day),
+        state=ClockState.RUNNING,
+        started_at=max(at, calendar.cutoff(day, time(0))),
+        due_at=calendar.cutoff(day, policy.deadline.daily_at),
+        lead_id=lead_id,
+        dirty=True,
+    )
+    schedule(policy, calendar, clock)
+    return clock
+
+
+def daily_start(
+    current: Clock | None, policy: Policy, calendar: Calendar, *, at: datetime, **identity: object
+) -> Outcome:
+    """The clock of the first working day whose cut-off is ahead, unless one is running (or
+    breached, its escalations pending). Never a day at or before the current cycle's."""
+    if current is not None and current.state in ACTIVE:
+        return Outcome()
+    assert policy.deadline is not None
+    day = first_day(calendar, at, policy.deadline.daily_at)
+    if current is not None and day_cycle(day) <= current.cycle:
+        day = calendar.next_working_day(cycle_day(current.cycle))
+    return Outcome(new=[daily_clock(policy, calendar, day=day, at=at, **identity)])  # type: ignore[arg-type]
+
+
+def daily_answer(
+    current: Clock | None,
+    policy: Policy,
+    calendar: Calendar,
+    *,
+    at: datetime,
+    next_day: bool,
+    earlier: Clock | None = None,
+    **identity: object,
+) -> Outcome:
+    """An update at `at` answers the day it falls on: the current clock (that day's, or an
+    earlier day's still waiting for its escalation) ends as of `at`, whatever of it fired for
+    a later instant is retracted, and the next working day's clock begins (if `next_day`).
+
+    An update older than the current clock answers a day already over: only `earlier`, that
+    day's clock, if it fired all its steps meanwhile (the update arrived late), is ended as of
+    `at` and what it fired for a later instant retracted."""
+    if current is not None and at < current.started_at:
+        if earlier is not None and earlier.state in ACTIVE and at >= earlier.started_at:
+            return Outcome(retractions=_end(earlier, at))
+        return Outcome()
+    if current is not None and current.state in ACTIVE:
+        outcome = Outcome(retractions=_end(current, at))
+    else:
+        outcome = Outcome()
+    if next_day:
+        assert policy.deadline is not None
+        day = calendar.next_working_day(calendar.local_date(at))
+        if current is not None and day_cycle(day) <= current.cycle:
+            day = calendar.next_working_day(cycle_day(current.cycle))
+        outcome.new.append(daily_clock(policy, calendar, day=day, at=at, **identity))  # type: ignore[arg-type]
+    return outcome
+
+
+def next_day(clock: Clock, policy: Policy, calendar: Calendar, *, version: int) -> Clock | None:
+    """After a daily clock fired its last step, the next working day's clock (marking this
+    one no longer current); None for any other clock."""
+    if (
+        policy.deadline is None
+        or clock.state != ClockState.BREACHED
+        or clock.next_fire_at is not None
+        or not clock.is_current
+    ):
+        return None
+    day = calendar.next_working_day(cycle_day(clock.cycle))
+    successor = daily_clock(
+        policy,
+        calendar,
+        day=day,
+        at=calendar.cutoff(day, time(0)),
+        version=version,
+        entity_type=clock.entity_type,
+        entity_id=clock.entity_id,
+        lead_id=clock.lead_id,
+    )
+    clock.is_current = False
+    clock.dirty = True
+    return successor
+
+
 def _end(clock: Clock, at: datetime) -> list[Retraction]:
     """Stop an active clock as of `at`; any of its steps already fired for an instant after
     `at` was fired only because this event arrived late."""
@@ -234,13 +373,24 @@ class Firing:
     group: str | None = None
 
 
-def fire(clock: Clock, policy: Policy, calendar: Calendar, *, acknowledged: bool) -> Firing | None:
+def fire(
+    clock: Clock,
+    policy: Policy,
+    calendar: Calendar,
+    *,
+    acknowledged: bool,
+    applies: bool = True,
+) -> Firing | None:
     """Fire the clock's next step and advance it; None when the step is skipped (an
-    escalation that only applies to unacknowledged alerts)."""
+    escalation that only applies to unacknowledged alerts). A clock whose condition no
+    longer holds (`applies` false: a rep who owns no open lead any more) stops unfired."""
     kinds = policy.steps()
     times = step_times(policy, calendar, clock)
     step = clock.next_step
     kind, point = kinds[step], times[step]
+    if not applies:
+        _stop(clock, point)
+        return None
     clock.next_step = step + 1
     clock.dirty = True
     if kind == "alert":

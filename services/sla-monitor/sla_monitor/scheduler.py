@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
@@ -40,6 +41,7 @@ class Scheduler:
         batch_size: int,
         max_sleep_s: float,
         retry_s: float = 1.0,
+        stall_s: float = 60.0,
     ) -> None:
         self.unit_of_work = unit_of_work
         self.book = book
@@ -47,7 +49,11 @@ class Scheduler:
         self.batch_size = batch_size
         self.max_sleep_s = max_sleep_s
         self.retry_s = retry_s
+        self.stall_s = stall_s
         self.fired_total = 0
+        # Liveness (monotonic seconds): the loop promises to look again by `_expected_by`.
+        self._beat = time.monotonic()
+        self._expected_by = self._beat + max_sleep_s + stall_s
         self._wake = asyncio.Event()
         self._target: datetime | None = None
         self._stopping = False
@@ -57,18 +63,41 @@ class Scheduler:
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._beat = time.monotonic()
+        self._expected_by = self._beat + self.max_sleep_s + self.stall_s
         self._task = asyncio.create_task(self._run(), name="sla-scheduler")
+        self._task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        if self._stopping:
+            return
+        error = None if task.cancelled() else task.exception()
+        log.error("scheduler.died", error=repr(error) if error else "cancelled")
 
     async def stop(self) -> None:
         self._stopping = True
         self._wake.set()
         if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
 
     @property
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
+
+    @property
+    def stalled(self) -> bool:
+        """Has not looked again long after it meant to (a batch stuck, the loop blocked)."""
+        return time.monotonic() > self._expected_by
+
+    async def healthy(self) -> bool:
+        """For /readyz: the task is alive and has kept to its own next look (a database
+        outage is reported by the database check; the scheduler itself keeps retrying)."""
+        return self.running and not self.stalled
+
+    def _promise(self, delay: float) -> None:
+        self._beat = time.monotonic()
+        self._expected_by = self._beat + delay + self.stall_s
 
     def nudge(self, due: datetime | None = None) -> None:
         """Look again now (if `due` is before the instant the scheduler sleeps until)."""
@@ -89,9 +118,11 @@ class Scheduler:
         backoff = self.retry_s
         while not self._stopping:
             self._wake.clear()
+            self._promise(0.0)
             try:
                 while not self._stopping and (claimed := await self.fire_once()):
                     self.fired_total += claimed
+                    self._promise(0.0)  # each batch is a sign of life
                 async with self.unit_of_work() as uow:
                     self._target = await firing.earliest_due(uow)
                 backoff = self.retry_s
@@ -103,5 +134,6 @@ class Scheduler:
                 log.warning("scheduler.failed", error=repr(exc), retry_in_s=backoff)
                 delay, backoff = backoff, min(backoff * 2, 30.0)
                 self._target = None
+            self._promise(delay)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)

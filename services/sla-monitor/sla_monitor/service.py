@@ -15,7 +15,18 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import ColumnElement, Table, and_, bindparam, insert, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    bindparam,
+    insert,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,8 +48,10 @@ log = structlog.get_logger(__name__)
 EARLIEST = "sla.earliest_fire_at"
 
 _OWNER_EVENTS = {"lead.routed", "lead.claimed", "lead.reassigned", "lead.pooled"}
+# A lead in one of these stages is no longer open (a rep who owns none has no daily clock).
+CLOSED_STAGES = ("won", "lost")
 _CHUNK = 500  # rows per multi-row statement (SQLite allows 32 766 parameters)
-_CLOCK_FIELDS = [f.name for f in dataclasses.fields(rules.Clock) if f.name not in {"id", "dirty"}]
+CLOCK_FIELDS = [f.name for f in dataclasses.fields(rules.Clock) if f.name not in {"id", "dirty"}]
 _MUTABLE = [
     "state",
     "is_current",
@@ -74,6 +87,13 @@ class _Ownership:
     at: datetime
 
 
+@dataclass(frozen=True)
+class _Stage:
+    key: EntityKey
+    stage: str
+    at: datetime
+
+
 async def apply_events(uow: UnitOfWork, book: PolicyBook, envelopes: Sequence[Envelope]) -> None:
     """Move the clocks these events concern, in arrival order, each by its event time."""
     await book.refresh(uow)
@@ -81,31 +101,45 @@ async def apply_events(uow: UnitOfWork, book: PolicyBook, envelopes: Sequence[En
     assert policy_set is not None
     moves: list[_Move] = []
     owners: list[_Ownership] = []
+    stages: list[_Stage] = []
     for envelope in envelopes:
         owners += _ownership(envelope)
+        stages += _stage(envelope)
         moves += _moves(policy_set, envelope)
-    if not moves and not owners:
+    if not moves and not owners and not stages:
         return
     session = uow.session
     await prefer_index_lookups(session)
-    keys = sorted({m.key for m in moves} | {o.key for o in owners})
+    keys = sorted({m.key for m in moves} | {o.key for o in owners} | {s.key for s in stages})
     known = await _lock_entities(session, keys)
     await _record_owners(session, known, owners)
+    await _record_stages(session, known, stages)
+    # After this batch's ownership and stage changes: who owns an open lead.
+    open_owners = await open_lead_owners(
+        session, {m.key[1] for m in moves if m.policy.applies_while == "owns_open_leads"}
+    )
     current = await _current_clocks(session, keys)
-    loaded = list(current.values())
+    past = await _past_days(session, moves, current)
+    loaded = [*current.values(), *past.values()]
+    by_cycle = {_cycle_key(c): c for c in loaded}
     new: list[rules.Clock] = []
     retractions: list[rules.Retraction] = []
     for move in moves:
         if move.trigger.owner_only and not _by_owner(move, known.get(move.key)):
             continue
         slot = (move.policy.name, *move.key)
-        outcome = _transition(current.get(slot), move, book)
+        applies = move.policy.applies_while is None or move.key[1] in open_owners
+        earlier = None
+        if move.policy.deadline is not None:
+            earlier = by_cycle.get((*slot, _day_of(move)))
+        outcome = _transition(current.get(slot), move, book, applies=applies, earlier=earlier)
         for clock in outcome.new:
             previous = current.get(slot)
             if previous is not None:
                 previous.is_current = False
                 previous.dirty = True
             current[slot] = clock
+            by_cycle[_cycle_key(clock)] = clock
             new.append(clock)
         retractions += outcome.retractions
     await _write(session, uow.now(), new, [c for c in loaded if c.dirty])
@@ -172,13 +206,38 @@ def _ownership(envelope: Envelope) -> list[_Ownership]:
     return []
 
 
+def _stage(envelope: Envelope) -> list[_Stage]:
+    data = envelope.data
+    if envelope.type == "lead.stage_changed" and isinstance(data.get("lead_id"), str):
+        if isinstance(data.get("to"), str):
+            at = event_time(data, envelope.occurred_at, start_at="occurred_at")
+            return [_Stage(("lead", data["lead_id"]), data["to"], at)]
+    return []
+
+
 def _by_owner(move: _Move, entity: dict[str, Any] | None) -> bool:
     """An owner-only trigger: the event's rep is the owner, or no owner is known yet."""
     owner = entity.get("owner_id") if entity else None
     return owner is None or move.rep_id == owner
 
 
-def _transition(current: rules.Clock | None, move: _Move, book: PolicyBook) -> rules.Outcome:
+def _transition(
+    current: rules.Clock | None,
+    move: _Move,
+    book: PolicyBook,
+    *,
+    applies: bool = True,
+    earlier: rules.Clock | None = None,
+) -> rules.Outcome:
+    """The rules' answer to one move. A policy that `applies_while` its rep owns an open lead
+    starts no clock without one, and an update then only ends the current clock."""
+    if move.policy.deadline is not None:
+        return _daily_transition(current, move, applies=applies, earlier=earlier)
+    if not applies:
+        if move.action == "start":
+            return rules.Outcome()
+        if move.action == "restart":
+            move = dataclasses.replace(move, action="stop")
     if move.action in ("pause", "resume"):
         if current is None:
             return rules.Outcome()
@@ -200,6 +259,111 @@ def _transition(current: rules.Clock | None, move: _Move, book: PolicyBook) -> r
     step = {"start": rules.start, "restart": rules.restart, "stop": rules.stop}[move.action]
     calendar = move.policy_set.calendars[move.policy.name]
     return step(current, move.policy, calendar, at=move.at, **identity)
+
+
+def _daily_transition(
+    current: rules.Clock | None, move: _Move, *, applies: bool, earlier: rules.Clock | None
+) -> rules.Outcome:
+    identity = dict(
+        version=move.policy_set.version,
+        entity_type=move.key[0],
+        entity_id=move.key[1],
+        lead_id=move.lead_id,
+    )
+    calendar = move.policy_set.calendars[move.policy.name]
+    if move.action == "start":
+        if not applies:
+            return rules.Outcome()
+        return rules.daily_start(current, move.policy, calendar, at=move.at, **identity)
+    next_day = applies and move.action == "restart"
+    return rules.daily_answer(
+        current, move.policy, calendar, at=move.at, next_day=next_day, earlier=earlier, **identity
+    )
+
+
+def _day_of(move: _Move) -> int:
+    """The cycle of the daily clock of the day `move` happened on."""
+    calendar = move.policy_set.calendars[move.policy.name]
+    return rules.day_cycle(calendar.local_date(move.at))
+
+
+def _cycle_key(clock: rules.Clock) -> tuple[str, str, str, int]:
+    return (clock.policy, clock.entity_type, clock.entity_id, clock.cycle)
+
+
+async def _past_days(
+    session: AsyncSession,
+    moves: list[_Move],
+    current: dict[tuple[str, str, str], rules.Clock],
+) -> dict[tuple[str, str, str, int], rules.Clock]:
+    """Clocks of days already over that late updates in this batch answer (rare: an update
+    that arrived after its day's clock fired all its steps and the next day's began)."""
+    wanted = set()
+    for move in moves:
+        if move.policy.deadline is None or move.action == "start":
+            continue
+        slot = (move.policy.name, *move.key)
+        clock = current.get(slot)
+        if clock is not None and clock.cycle > _day_of(move):
+            wanted.add((*slot, _day_of(move)))
+    found = {}
+    for chunk in _chunks(sorted(wanted)):
+        rows = await session.execute(
+            select(clocks).where(
+                tuple_(
+                    clocks.c.entity_type, clocks.c.entity_id, clocks.c.policy, clocks.c.cycle
+                ).in_([(t, i, p, c) for p, t, i, c in chunk])
+            )
+        )
+        for row in rows.mappings():
+            clock = clock_of(row)
+            found[_cycle_key(clock)] = clock
+    return found
+
+
+async def open_lead_owners(session: AsyncSession, rep_ids: Iterable[str]) -> set[str]:
+    """Which of these reps own at least one open lead (not won or lost, not in the pool), as
+    far as the lead events received so far tell."""
+    wanted = sorted(set(rep_ids))
+    found: set[str] = set()
+    for chunk in _chunks(wanted):
+        rows = await session.execute(
+            select(entities.c.owner_id)
+            .where(
+                entities.c.owner_id.in_(chunk),
+                entities.c.entity_type == "lead",
+                or_(entities.c.stage.is_(None), entities.c.stage.not_in(CLOSED_STAGES)),
+            )
+            .distinct()
+        )
+        found.update(rows.scalars())
+    return found
+
+
+async def _record_stages(
+    session: AsyncSession, known: dict[EntityKey, Any], stages: list[_Stage]
+) -> None:
+    changed = {}
+    for change in stages:
+        row = known[change.key]
+        since = row.get("stage_since")
+        if since is not None and change.at < since:
+            continue  # an older stage change arriving late changes nothing
+        row.update(stage=change.stage, stage_since=change.at)
+        changed[change.key] = row
+    if changed:
+        await session.execute(
+            update(entities)
+            .where(
+                entities.c.entity_type == bindparam("k_type"),
+                entities.c.entity_id == bindparam("k_id"),
+            )
+            .values(stage=bindparam("stage"), stage_since=bindparam("stage_since")),
+            [
+                {"k_type": t, "k_id": i, "stage": r["stage"], "stage_since": r["stage_since"]}
+                for (t, i), r in changed.items()
+            ],
+        )
 
 
 async def _lock_entities(session: AsyncSession, keys: list[EntityKey]) -> dict[EntityKey, Any]:
@@ -287,7 +451,7 @@ def of_entities(table: Table, keys: Iterable[EntityKey]) -> ColumnElement[bool]:
 
 
 def clock_of(row: Any) -> rules.Clock:
-    return rules.Clock(id=row["id"], **{name: row[name] for name in _CLOCK_FIELDS})
+    return rules.Clock(id=row["id"], **{name: row[name] for name in CLOCK_FIELDS})
 
 
 async def _write(
@@ -296,7 +460,7 @@ async def _write(
     for chunk in _chunks(new):
         await session.execute(
             insert(clocks),
-            [{**{n: getattr(c, n) for n in _CLOCK_FIELDS}, "created_at": now} for c in chunk],
+            [{**{n: getattr(c, n) for n in CLOCK_FIELDS}, "created_at": now} for c in chunk],
         )
     if changed:
         await session.execute(

@@ -159,7 +159,7 @@ async def test_asking_for_clocks_without_a_lead_id_is_a_problem_naming_it(app): 
     assert [e["field"] for e in empty.json()["errors"]] == ["lead_id"]
 
 
-async def test_the_service_is_ready_with_its_database_bus_and_consumers(app):  # type: ignore[no-untyped-def]
+async def test_the_service_is_ready_with_its_database_bus_consumers_and_scheduler(app):  # type: ignore[no-untyped-def]
     async with running(app) as client:
         ready = await client.get("/readyz")
     assert ready.status_code == 200
@@ -168,6 +168,7 @@ async def test_the_service_is_ready_with_its_database_bus_and_consumers(app):  #
         "auth_database": "ok",
         "nats": "ok",
         "consumers": "ok",
+        "scheduler": "ok",
     }
 
 

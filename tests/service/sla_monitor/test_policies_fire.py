@@ -26,6 +26,7 @@ from tests.support.publishing import eventually, publish, wait_until_consumed
 
 H = timedelta(hours=1)
 D = timedelta(days=1)
+SECOND = timedelta(seconds=1)
 
 
 def iso(moment) -> str:  # type: ignore[no-untyped-def]
@@ -126,7 +127,7 @@ async def test_stalled_5d_restarts_on_any_action_stops_at_won_and_a_reopen_is_a_
     assert alert["data"]["cycle"] == 3
 
 
-async def test_ticket_48h_warns_at_24h_escalates_unless_acknowledged_and_stops_on_delivery(
+async def test_ticket_48h_warns_at_24h_alerts_at_48h_not_a_second_before_escalates_unless_acked(
     pg_app, clock, nats_url
 ):  # type: ignore[no-untyped-def]
     acked, ignored, delivered = (f"ticket-{uuid.uuid4()}" for _ in range(3))
@@ -147,10 +148,24 @@ async def test_ticket_48h_warns_at_24h_escalates_unless_acknowledged_and_stops_o
             event(TicketDelivered(ticket_id=delivered, kind="tech_proposal"), at=NOW + 30 * H),
         )
         await settled(nats_url)
+        await move_to(pg_app, clock, NOW + 24 * H - SECOND)
+        assert (
+            await signals(
+                nats_url, "salesrail.sla.warning.ticket_48h", entity_id=acked, timeout_s=1.0
+            )
+            == []
+        )
         await move_to(pg_app, clock, NOW + 24 * H)
         warnings = await signals(nats_url, "salesrail.sla.warning.ticket_48h", entity_id=acked)
         assert warnings[0]["data"]["ticket_id"] == acked
         assert warnings[0]["data"]["owner_id"] == "ps-1"
+        await move_to(pg_app, clock, NOW + 48 * H - SECOND)
+        assert (
+            await signals(
+                nats_url, "salesrail.sla.alert.ticket_48h", entity_id=acked, timeout_s=1.0
+            )
+            == []
+        )
         await move_to(pg_app, clock, NOW + 48 * H)
         [alert] = await signals(nats_url, "salesrail.sla.alert.ticket_48h", entity_id=acked)
         answer = await client.post(
@@ -158,6 +173,13 @@ async def test_ticket_48h_warns_at_24h_escalates_unless_acknowledged_and_stops_o
         )
         assert answer.status_code == 200, answer.text
         assert answer.json()["state"] == "acknowledged"
+        await move_to(pg_app, clock, NOW + 48 * H + 3 * D - SECOND)
+        assert (
+            await signals(
+                nats_url, "salesrail.sla.escalation.ticket_48h", entity_id=ignored, timeout_s=1.0
+            )
+            == []
+        )
         await move_to(pg_app, clock, NOW + 48 * H + 3 * D)
         [escalation] = await signals(
             nats_url, "salesrail.sla.escalation.ticket_48h", entity_id=ignored
@@ -177,7 +199,9 @@ async def test_ticket_48h_warns_at_24h_escalates_unless_acknowledged_and_stops_o
         )
 
 
-async def test_a_red_warning_unresolved_for_72h_requests_an_ops_follow_up(pg_app, clock, nats_url):  # type: ignore[no-untyped-def]
+async def test_proposal_red_fires_at_5d_not_a_second_before_and_72h_later_asks_ops_to_follow_up(
+    pg_app, clock, nats_url
+):  # type: ignore[no-untyped-def]
     lead_id = f"lead-{uuid.uuid4()}"
     async with running(pg_app):
         await publish(
@@ -188,9 +212,24 @@ async def test_a_red_warning_unresolved_for_72h_requests_an_ops_follow_up(pg_app
         facts = dict(proposal_completion=0.5, key_people_covered=1)
         await publish(nats_url, event(activity(lead_id, "rep-r", NOW, **facts), at=NOW))
         await settled(nats_url)
+        await move_to(pg_app, clock, NOW + 5 * D - SECOND)
+        for rule in ("proposal_red", "proposal_yellow"):
+            assert (
+                await signals(
+                    nats_url, f"salesrail.sla.alert.{rule}", entity_id=lead_id, timeout_s=1.0
+                )
+                == []
+            )
         await move_to(pg_app, clock, NOW + 5 * D)
         [red] = await signals(nats_url, "salesrail.sla.alert.proposal_red", entity_id=lead_id)
         [yellow] = await signals(nats_url, "salesrail.sla.alert.proposal_yellow", entity_id=lead_id)
+        await move_to(pg_app, clock, NOW + 8 * D - SECOND)
+        assert (
+            await signals(
+                nats_url, "salesrail.sla.followup_requested", entity_id=lead_id, timeout_s=1.0
+            )
+            == []
+        )
         await move_to(pg_app, clock, NOW + 8 * D)
         [followup] = await signals(nats_url, "salesrail.sla.followup_requested", entity_id=lead_id)
     assert red["data"]["severity"] == "red"

@@ -29,6 +29,7 @@ def test_the_shipped_policies_are_the_seeds_rules(defaults) -> None:  # type: ig
         "stalled_5d",
         "ticket_48h",
         "no_new_contact_3d",
+        "daily_clearance",
         "proposal_yellow",
         "proposal_red",
     ]
@@ -41,8 +42,9 @@ def test_a_received_lead_starts_only_its_first_touch_clock(defaults) -> None:  #
 
 
 def test_a_stage_change_restarts_the_stall_clock_unless_the_lead_is_won_or_lost(defaults) -> None:  # type: ignore[no-untyped-def]
-    assert actions(defaults, "lead.stage_changed", lead_id="l", to="demo") == [
-        ("stalled_5d", "restart")
+    assert actions(defaults, "lead.stage_changed", lead_id="l", to="demo", by="r") == [
+        ("stalled_5d", "restart"),
+        ("daily_clearance", "restart"),  # an update by the rep who changed it
     ]
     assert ("stalled_5d", "stop") in actions(defaults, "lead.stage_changed", lead_id="l", to="won")
 
