@@ -102,6 +102,13 @@ class SlaAlert(Base):
         Index("ix_alerts_fired_at_id", "fired_at", "id"),
         Index("ix_alerts_lead_id", "lead_id"),
         Index("ix_alerts_owner_id", "owner_id"),
+        # Which of a firing batch's clocks were acknowledged: few rows, looked up by clock.
+        Index(
+            "ix_alerts_acknowledged_clock",
+            "clock_id",
+            postgresql_where=text("state = 'acknowledged'"),
+            sqlite_where=text("state = 'acknowledged'"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
