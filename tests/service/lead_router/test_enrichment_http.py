@@ -534,10 +534,10 @@ async def test_a_slow_registry_never_slows_intake_and_late_facts_rescore_the_lea
             auth_database_url=auth_database_url,
             nats_url=fresh_nats_url,
             data_dir=tmp_path,
-            **settings(registry_url, registry_timeout_s=3.0, enrichment_budget_s=0.3).model_dump(),
+            **settings(registry_url, registry_timeout_s=5.0, enrichment_budget_s=0.3).model_dump(),
         )
     )
-    registry.then(Step(delay_s=1.0))
+    registry.then(Step(delay_s=2.5))
     async with running(app) as client:
         ops = await api_key(app, Role.OPS)
         started = time.monotonic()
@@ -554,10 +554,11 @@ async def test_a_slow_registry_never_slows_intake_and_late_facts_rescore_the_lea
             },
         )
         took = time.monotonic() - started
-        rescored = await wait_for_messages(fresh_nats_url, "salesrail.lead.rescored", timeout_s=10)
+        rescored = await wait_for_messages(fresh_nats_url, "salesrail.lead.rescored", timeout_s=15)
         later = (await client.get(f"/v1/leads/{answer.json()['id']}", headers=ops)).json()
     assert answer.status_code == 201
-    assert took < 0.9, "intake waited for the registry beyond its budget"
+    # The registry answers after 2.5 s; the budget is 0.3 s (room left for a busy machine).
+    assert took < 2.0, "intake waited for the registry beyond its budget"
     assert answer.json()["enrichment_status"] == "pending"
     assert answer.json()["enrichment"] == {}
     event = envelope_of(rescored[0])["data"]
