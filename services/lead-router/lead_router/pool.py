@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import or_, select, update
 
 from lead_router import publishers
 from lead_router.models import Lead, Rep
 from lead_router.routing import release_slot, take_slot
 from lead_router.service import history, route_lead
 from salesrail.events.catalog import LeadClaimed, LeadReassigned
-from salesrail.http.cursors import decode_cursor, encode_cursor
+from salesrail.http.cursors import newest_first
 from salesrail.http.problems import ProblemError, invalid_field
 from salesrail.unit_of_work import UnitOfWork
 
@@ -36,22 +36,9 @@ async def list_pool(
         query = query.where(Lead.category == category)
     if grade is not None:
         query = query.where(Lead.grade == grade)
-    if cursor is not None:
-        at, lead_id = decode_cursor(cursor)
-        query = query.where(
-            or_(Lead.received_at < at, and_(Lead.received_at == at, Lead.id < lead_id))
-        )
-    rows = list(
-        (
-            await uow.session.scalars(
-                query.order_by(Lead.received_at.desc(), Lead.id.desc()).limit(limit + 1)
-            )
-        ).all()
+    return await newest_first(
+        uow.session, query, at=Lead.received_at, id=Lead.id, cursor=cursor, limit=limit
     )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    last = rows[-1] if more and rows else None
-    return rows, (encode_cursor((last.received_at, last.id)) if last else None)
 
 
 async def claim(uow: UnitOfWork, lead_id: str, *, rep_id: str) -> Lead:

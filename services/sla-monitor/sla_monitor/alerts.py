@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import select, update
 
 from salesrail.auth import Principal, Role
 from salesrail.events.catalog import SlaAlertAcknowledged
-from salesrail.http.cursors import decode_cursor, encode_cursor
+from salesrail.http.cursors import newest_first
 from salesrail.http.problems import ProblemError
 from salesrail.unit_of_work import UnitOfWork
 from sla_monitor.models import SlaAlert
@@ -45,22 +45,9 @@ async def list_alerts(
         query = query.where(SlaAlert.state == state)
     if since is not None:
         query = query.where(SlaAlert.fired_at >= since)
-    if cursor is not None:
-        at, alert_id = decode_cursor(cursor)
-        query = query.where(
-            or_(SlaAlert.fired_at < at, and_(SlaAlert.fired_at == at, SlaAlert.id < alert_id))
-        )
-    rows = list(
-        (
-            await uow.session.scalars(
-                query.order_by(SlaAlert.fired_at.desc(), SlaAlert.id.desc()).limit(limit + 1)
-            )
-        ).all()
+    return await newest_first(
+        uow.session, query, at=SlaAlert.fired_at, id=SlaAlert.id, cursor=cursor, limit=limit
     )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    last = rows[-1] if more and rows else None
-    return rows, (encode_cursor((last.fired_at, last.id)) if last else None)
 
 
 async def acknowledge(uow: UnitOfWork, caller: Principal, alert_id: str) -> SlaAlert:

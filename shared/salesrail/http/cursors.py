@@ -6,6 +6,11 @@ import base64
 import binascii
 import json
 from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, or_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from salesrail.http.problems import ProblemError, invalid_field
 
@@ -32,3 +37,25 @@ def decode_cursor(cursor: str) -> Position:
 
 def _not_ours() -> ProblemError:
     return invalid_field("cursor", "not a cursor this API gave out", location="query")
+
+
+async def newest_first(
+    session: AsyncSession,
+    query: Select[Any],
+    *,
+    at: InstrumentedAttribute[datetime],
+    id: InstrumentedAttribute[Any],
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[Any], str | None]:
+    """One page of `query`'s entities, newest `at` first (ties by `id`), and the next page's
+    cursor (None on the last page)."""
+    if cursor is not None:
+        when, item_id = decode_cursor(cursor)
+        query = query.where(or_(at < when, and_(at == when, id < item_id)))
+    found = await session.scalars(query.order_by(at.desc(), id.desc()).limit(limit + 1))
+    rows = list(found.all())
+    if len(rows) <= limit:
+        return rows, None
+    last = rows[limit - 1]
+    return rows[:limit], encode_cursor((getattr(last, at.key), getattr(last, id.key)))
