@@ -17,6 +17,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from salesrail.db.bulk import is_postgresql
 from salesrail.events.catalog import (
     NotifyRequested,
     Recipient,
@@ -68,7 +69,11 @@ async def fire_due(uow: UnitOfWork, book: PolicyBook, *, limit: int) -> int:
     owners = {
         (r["entity_type"], r["entity_id"]): r
         for r in (
-            await session.execute(select(entities).where(of_entities(entities, keys)))
+            await session.execute(
+                select(entities).where(
+                    of_entities(entities, keys, postgresql=is_postgresql(session))
+                )
+            )
         ).mappings()
     }
     acknowledged = set(

@@ -20,17 +20,15 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
-    insert,
     or_,
     select,
     text,
     tuple_,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from salesrail.db.bulk import insert_rows, is_postgresql, one_of
 from salesrail.events.catalog import SlaAlertRetracted
 from salesrail.events.envelope import Envelope
 from salesrail.unit_of_work import UnitOfWork
@@ -326,11 +324,12 @@ async def open_lead_owners(session: AsyncSession, rep_ids: Iterable[str]) -> set
     far as the lead events received so far tell."""
     wanted = sorted(set(rep_ids))
     found: set[str] = set()
+    postgresql = is_postgresql(session)
     for chunk in _chunks(wanted):
         rows = await session.execute(
             select(entities.c.owner_id)
             .where(
-                entities.c.owner_id.in_(chunk),
+                one_of(entities.c.owner_id, chunk, postgresql=postgresql),
                 entities.c.entity_type == "lead",
                 or_(entities.c.stage.is_(None), entities.c.stage.not_in(CLOSED_STAGES)),
             )
@@ -368,20 +367,21 @@ async def _record_stages(
 
 async def _lock_entities(session: AsyncSession, keys: list[EntityKey]) -> dict[EntityKey, Any]:
     """Make sure each entity has its row, then lock the rows in key order (no deadlocks)."""
-    dialect = session.get_bind().dialect.name
-    insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
-    await session.execute(
-        insert_(entities).on_conflict_do_nothing(),
+    postgresql = is_postgresql(session)
+    await insert_rows(
+        session,
+        entities,
         [{"entity_type": t, "entity_id": i} for t, i in keys],
+        skip_existing=True,
     )
     known: dict[EntityKey, Any] = {}
     for chunk in _chunks(keys):
         query = (
             select(entities)
-            .where(of_entities(entities, chunk))
+            .where(of_entities(entities, chunk, postgresql=postgresql))
             .order_by(entities.c.entity_type, entities.c.entity_id)
         )
-        if dialect == "postgresql":
+        if postgresql:
             query = query.with_for_update()
         for row in (await session.execute(query)).mappings():
             known[(row["entity_type"], row["entity_id"])] = dict(row)
@@ -429,11 +429,12 @@ async def _current_clocks(
 ) -> dict[tuple[str, str, str], rules.Clock]:
     found = {}
     wanted = set(keys)
+    postgresql = is_postgresql(session)
     for chunk in _chunks(keys):
         rows = await session.execute(
             select(clocks).where(
                 clocks.c.is_current,  # the partial index's own predicate
-                of_entities(clocks, chunk),
+                of_entities(clocks, chunk, postgresql=postgresql),
             )
         )
         for row in rows.mappings():
@@ -443,11 +444,14 @@ async def _current_clocks(
     return found
 
 
-def of_entities(table: Table, keys: Iterable[EntityKey]) -> ColumnElement[bool]:
+def of_entities(
+    table: Table, keys: Iterable[EntityKey], *, postgresql: bool
+) -> ColumnElement[bool]:
     """Rows whose entity id is one of these; callers keep those of the right type. By id
     alone, so PostgreSQL looks each id up in an index even before it has statistics on a
     new table (with the type in the condition it scanned every row of that type)."""
-    return table.c.entity_id.in_(sorted({entity_id for _, entity_id in keys}))
+    ids = sorted({entity_id for _, entity_id in keys})
+    return one_of(table.c.entity_id, ids, postgresql=postgresql)
 
 
 def clock_of(row: Any) -> rules.Clock:
@@ -458,8 +462,9 @@ async def _write(
     session: AsyncSession, now: datetime, new: list[rules.Clock], changed: list[rules.Clock]
 ) -> None:
     for chunk in _chunks(new):
-        await session.execute(
-            insert(clocks),
+        await insert_rows(
+            session,
+            clocks,
             [{**{n: getattr(c, n) for n in CLOCK_FIELDS}, "created_at": now} for c in chunk],
         )
     if changed:

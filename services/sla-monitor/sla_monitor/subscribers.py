@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from salesrail.bus.consumer import EventConsumer
 from salesrail.bus.processed import already_processed
 from salesrail.bus.tables import processed_events
+from salesrail.db.bulk import insert_rows
 from salesrail.events.envelope import Envelope
 from salesrail.events.streams import ACTIVITY_STREAM, COLLAB_STREAM, LEAD_STREAM, StreamSpec
 from salesrail.unit_of_work import UnitOfWork
@@ -34,7 +35,6 @@ class ClockConsumer(EventConsumer):
             return
         try:
             async with runner.unit_of_work() as uow:
-                await service.prefer_index_lookups(uow.session)
                 fresh = await _not_seen(uow, self.name, envelopes)
                 await service.apply_events(uow, uow.context.book, fresh)
         except Exception:
@@ -58,8 +58,9 @@ async def _not_seen(uow: UnitOfWork, consumer: str, envelopes: list[Envelope]) -
             fresh[envelope.id] = envelope
     if fresh:
         now = uow.now()
-        await uow.session.execute(
-            processed_events.insert(),
+        await insert_rows(
+            uow.session,
+            processed_events,
             [{"consumer": consumer, "event_id": i, "processed_at": now} for i in fresh],
         )
     return list(fresh.values())
