@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from salesrail.db.bulk import insert_rows, is_postgresql, one_of
+from salesrail.db.bulk import insert_columns, insert_rows, is_postgresql, one_of
 from salesrail.events.catalog import SlaAlertRetracted
 from salesrail.events.envelope import Envelope
 from salesrail.unit_of_work import UnitOfWork
@@ -462,11 +462,8 @@ async def _write(
     session: AsyncSession, now: datetime, new: list[rules.Clock], changed: list[rules.Clock]
 ) -> None:
     for chunk in _chunks(new):
-        await insert_rows(
-            session,
-            clocks,
-            [{**{n: getattr(c, n) for n in CLOCK_FIELDS}, "created_at": now} for c in chunk],
-        )
+        columns = {name: [getattr(c, name) for c in chunk] for name in CLOCK_FIELDS}
+        await insert_columns(session, clocks, {**columns, "created_at": [now] * len(chunk)})
     if changed:
         await session.execute(
             update(clocks)

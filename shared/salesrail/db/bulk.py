@@ -33,15 +33,32 @@ async def insert_rows(
 ) -> None:
     """INSERT these rows (all with the same keys); `skip_existing` leaves rows whose unique
     key is already stored as they are (ON CONFLICT DO NOTHING)."""
-    if not rows:
+    if rows:
+        names = tuple(rows[0])
+        columns = {n: [row[n] for row in rows] for n in names}
+        await insert_columns(session, table, columns, skip_existing=skip_existing)
+
+
+async def insert_columns(
+    session: AsyncSession,
+    table: Table,
+    columns: Mapping[str, Sequence[Any]],
+    *,
+    skip_existing: bool = False,
+) -> None:
+    """`insert_rows` for values already laid out by column (all of the same length): the
+    cheapest form to build from objects, e.g. `[c.due_at for c in clocks]`."""
+    names = tuple(columns)
+    if not names or not columns[names[0]]:
         return
-    names = tuple(rows[0])
     if is_postgresql(session):
         statement = _unnest_insert(table, names, skip_existing)
-        await session.execute(statement, {_param(n): [row[n] for row in rows] for n in names})
+        await session.execute(statement, {_param(n): list(columns[n]) for n in names})
         return
     plain = sqlite_insert(table).on_conflict_do_nothing() if skip_existing else insert(table)
-    await session.execute(plain, [dict(row) for row in rows])
+    await session.execute(
+        plain, [dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)]
+    )
 
 
 @lru_cache(maxsize=256)
