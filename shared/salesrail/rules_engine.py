@@ -15,14 +15,25 @@ load, and evaluation slows as a ruleset grows (about 20 k posts/s at 200 rules, 
 so rule sets are split into chunks of at most `CHUNK` rules, evaluated in order.
 Calls are serialised with a lock: from several threads, durable-rules may run an action on
 its own dispatcher thread after `post` returned.
+
+Evaluation is a pure function of the facts the rules read, so a caller may pass a
+`DecisionCache` to remember decisions: the key is, per fact a rule set reads, the class of its
+value that the rules can tell apart (which of the listed words it is, or another word; where a
+number stands among the numbers compared with; absent), so leads that differ only in facts no
+rule reads, or in a number between the same two thresholds, share one decision. A cache belongs
+to one compiled version of a rule set: a new version gets a new cache. A value whose type the
+rules compare across (durable-rules finds "6" >= 5 and True == 1) is keyed by its exact value.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 import threading
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from durable.engine import Host, MessageNotHandledException
@@ -115,20 +126,34 @@ class RuleEngine:
             self._host.set_rulesets({name: definition})
         return name
 
-    def first_match(self, label: str, rules: Sequence[tuple[str, Condition]]) -> FirstMatch:
-        """Ordered (name, condition) pairs; evaluation answers the first name that matches."""
+    def first_match(
+        self,
+        label: str,
+        rules: Sequence[tuple[str, Condition]],
+        *,
+        cache: DecisionCache | None = None,
+    ) -> FirstMatch:
+        """Ordered (name, condition) pairs; evaluation answers the first name that matches.
+        With a cache, each distinct case (see the module's doc) is evaluated once."""
         _check_names(rules)
         chunks = [rules[i : i + CHUNK] for i in range(0, len(rules), CHUNK)]
         names = [self._register(label, chunk, ordered=True) for chunk in chunks]
-        return FirstMatch(self, names, _presence_fields(rules))
+        return FirstMatch(self, names, _presence_fields(rules), _memo(rules, cache))
 
-    def all_matches(self, label: str, rules: Sequence[tuple[str, Condition]]) -> AllMatches:
-        """(name, condition) pairs; evaluation answers every name that matches, in order."""
+    def all_matches(
+        self,
+        label: str,
+        rules: Sequence[tuple[str, Condition]],
+        *,
+        cache: DecisionCache | None = None,
+    ) -> AllMatches:
+        """(name, condition) pairs; evaluation answers every name that matches, in order.
+        With a cache, each distinct case (see the module's doc) is evaluated once."""
         _check_names(rules)
         chunks = [rules[i : i + CHUNK] for i in range(0, len(rules), CHUNK)]
         order = {name: i for i, (name, _) in enumerate(rules)}
         names = [self._register(label, chunk, ordered=False) for chunk in chunks]
-        return AllMatches(self, names, order, _presence_fields(rules))
+        return AllMatches(self, names, order, _presence_fields(rules), _memo(rules, cache))
 
     def _post(self, ruleset: str, facts: dict[str, Any]) -> list[str]:
         with self._lock:
@@ -153,12 +178,24 @@ class RuleEngine:
 
 
 class FirstMatch:
-    def __init__(self, engine: RuleEngine, rulesets: list[str], presence: frozenset[str]) -> None:
+    def __init__(
+        self,
+        engine: RuleEngine,
+        rulesets: list[str],
+        presence: frozenset[str],
+        memo: _Memo | None = None,
+    ) -> None:
         self._engine = engine
         self._rulesets = rulesets
         self._presence = presence
+        self._memo = memo
 
     def evaluate(self, facts: Facts) -> str | None:
+        if self._memo is None:
+            return self._evaluate(facts)
+        return self._memo.decide(facts, self._evaluate)
+
+    def _evaluate(self, facts: Facts) -> str | None:
         prepared = _prepare(facts, self._presence)
         for ruleset in self._rulesets:
             fired = self._engine._post(ruleset, prepared)
@@ -174,18 +211,25 @@ class AllMatches:
         rulesets: list[str],
         order: dict[str, int],
         presence: frozenset[str],
+        memo: _Memo | None = None,
     ) -> None:
         self._engine = engine
         self._rulesets = rulesets
         self._order = order
         self._presence = presence
+        self._memo = memo
 
     def evaluate(self, facts: Facts) -> list[str]:
+        if self._memo is None:
+            return list(self._evaluate(facts))
+        return list(self._memo.decide(facts, self._evaluate))
+
+    def _evaluate(self, facts: Facts) -> tuple[str, ...]:
         prepared = _prepare(facts, self._presence)
         fired: set[str] = set()
         for ruleset in self._rulesets:
             fired.update(self._engine._assert_and_retract(ruleset, prepared))
-        return sorted(fired, key=self._order.__getitem__)
+        return tuple(sorted(fired, key=self._order.__getitem__))
 
 
 def _check_names(rules: Sequence[tuple[str, Condition]]) -> None:
@@ -221,6 +265,157 @@ def _prepare(facts: Facts, presence: frozenset[str]) -> dict[str, Any]:
         prepared[f"{_KNOWN}{field}"] = 0 if facts.get(field) is None else 1
     prepared[ALWAYS] = 1
     return prepared
+
+
+# --- remembered decisions ------------------------------------------------------------------
+
+
+class DecisionCache:
+    """At most `size` remembered decisions (the oldest goes first), shared by the rule sets of
+    one compiled version; a new version gets a new cache, so a swap forgets every decision."""
+
+    def __init__(self, size: int) -> None:
+        if size < 1:
+            raise ValueError("a decision cache holds at least one decision")
+        self._size = size
+        self._data: dict[Hashable, Any] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def get(self, key: Hashable, default: Any = None) -> Any:
+        return self._data.get(key, default)
+
+    def put(self, key: Hashable, value: Any) -> None:
+        with self._lock:
+            if key not in self._data and len(self._data) >= self._size:
+                self._data.pop(next(iter(self._data)), None)
+            self._data[key] = value
+
+
+class _Uncacheable(Exception):
+    pass
+
+
+_UNSEEN = object()
+_OTHER = object()  # a word none of the rules names: every such word decides alike
+_EXACT_INT = 2**53  # beyond this, durable-rules' numbers (doubles) may not tell ints apart
+_ORDERED = ("$lt", "$lte", "$gt", "$gte")
+_memo_ids = itertools.count()
+
+
+class _Field:
+    """What the rules compare one fact with."""
+
+    __slots__ = ("words", "numbers", "exact")
+
+    def __init__(self) -> None:
+        self.words: set[str] = set()  # compared for equality only
+        self.numbers: list[int | float] = []  # thresholds and equalities
+        self.exact = False  # compared with something else: keep the value itself
+
+    def classifier(self) -> Callable[[Any], Hashable]:
+        """The class of a value: absent (None), or what the rules can tell of it."""
+        if self.exact or (self.words and self.numbers):
+            return _exact
+        if self.words:
+            return partial(_word, frozenset(self.words))
+        if self.numbers:
+            return partial(_number, tuple(sorted(self.numbers)))
+        return _present  # read for its presence only
+
+
+def _exact(value: Any) -> Hashable:
+    return None if value is None else ("=", type(value).__name__, value)
+
+
+def _present(value: Any) -> Hashable:
+    return None if value is None else _OTHER
+
+
+def _word(words: frozenset[str], value: Any) -> Hashable:
+    if type(value) is str:
+        return value if value in words else _OTHER
+    return _exact(value)  # durable-rules finds 1 == "1"
+
+
+def _number(numbers: tuple[int | float, ...], value: Any) -> Hashable:
+    kind = type(value)
+    if (kind is int or kind is float) and -_EXACT_INT <= value <= _EXACT_INT:  # not NaN
+        return (kind is int, bisect_left(numbers, value), bisect_right(numbers, value))
+    return _exact(value)  # None, or durable-rules finds "6" >= 5
+
+
+class _Memo:
+    """The key of a case for one rule set (the class of each fact it reads) and its cache."""
+
+    def __init__(self, fields: dict[str, _Field], cache: DecisionCache) -> None:
+        self._fields = [(name, field.classifier()) for name, field in sorted(fields.items())]
+        self._cache = cache
+        self._id = next(_memo_ids)
+
+    def decide(self, facts: Facts, evaluate: Callable[[Facts], Any]) -> Any:
+        if "id" in facts or "sid" in facts:  # durable-rules reads these itself
+            return evaluate(facts)
+        get = facts.get
+        key = (self._id, *[classify(get(name)) for name, classify in self._fields])
+        try:
+            decision = self._cache.get(key, _UNSEEN)
+        except TypeError:  # an unhashable value
+            return evaluate(facts)
+        if decision is _UNSEEN:
+            decision = evaluate(facts)
+            self._cache.put(key, decision)
+        return decision
+
+
+def _memo(rules: Sequence[tuple[str, Condition]], cache: DecisionCache | None) -> _Memo | None:
+    """None without a cache, or when a condition uses something the key cannot classify."""
+    if cache is None:
+        return None
+    fields: dict[str, _Field] = {}
+
+    def compare(name: Any, value: Any, *, ordered: bool) -> None:
+        if not isinstance(name, str) or name.startswith("$"):
+            raise _Uncacheable
+        field = fields.setdefault(name, _Field())
+        if isinstance(value, str) and not ordered:
+            field.words.add(value)
+        elif type(value) in (int, float) and math.isfinite(value):
+            field.numbers.append(value)
+        elif isinstance(value, str | int | float | bool):
+            field.exact = True
+        else:
+            raise _Uncacheable
+
+    def walk(node: Any) -> None:
+        if not isinstance(node, dict):
+            raise _Uncacheable
+        for key, value in node.items():
+            if key in ("$and", "$or"):
+                if not isinstance(value, list):
+                    raise _Uncacheable
+                for item in value:
+                    walk(item)
+            elif key in _ORDERED or key == "$neq":
+                if not isinstance(value, dict):
+                    raise _Uncacheable
+                for name, constant in value.items():
+                    compare(name, constant, ordered=key != "$neq")
+            elif key == ALWAYS:
+                continue  # always 1
+            elif key.startswith(_KNOWN):
+                fields.setdefault(key[len(_KNOWN) :], _Field())  # presence: absent or not
+            else:
+                compare(key, value, ordered=False)
+
+    try:
+        for _, condition in rules:
+            walk(condition)
+    except _Uncacheable:
+        return None
+    return _Memo(fields, cache)
 
 
 _engine: RuleEngine | None = None

@@ -20,12 +20,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from salesrail.rules_engine import (
     Condition,
+    DecisionCache,
     FirstMatch,
     RuleEngine,
     all_of,
@@ -39,7 +41,6 @@ Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 Value = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 ANY_CITY = "*"
 DECISION_CACHE_SIZE = 50_000
-_UNSEEN = object()
 
 
 class Strategy(StrEnum):
@@ -144,6 +145,7 @@ class RulesInvalid(ValueError):
 # --- facts of a lead ----------------------------------------------------------------------
 
 
+@lru_cache(maxsize=4096)  # the same categories, sources and tags come again and again
 def normalise_word(value: str) -> str:
     return " ".join(value.split()).casefold()
 
@@ -194,7 +196,11 @@ class RouteMatch:
 
 class CompiledRouting:
     """A validated rule set loaded into durable-rules, bucketed by city: most rules name a
-    city, so a lead is only compared with its city's rules and the city-less ones."""
+    city, so a lead is only compared with its city's rules and the city-less ones.
+
+    Decisions are remembered per distinct case of the facts a bucket's rules read (a few
+    hundred cities times a few categories, say), for this version only; the explanation is
+    written from the lead each time."""
 
     def __init__(
         self,
@@ -203,26 +209,19 @@ class CompiledRouting:
         rules: list[_CompiledRule],
         buckets: dict[str, FirstMatch],
         tag_ids: dict[str, str],
+        decisions: DecisionCache | None = None,
     ) -> None:
         self.version = version
         self.document = document
         self._rules = {c.rule.name: c for c in rules}
         self._buckets = buckets
+        self._any_city = buckets[ANY_CITY]
         self._tag_ids = tag_ids
-        self._decisions: dict[tuple[Any, ...], Any] = {}
+        self._decisions = decisions
 
     def match(self, lead: LeadFacts) -> RouteMatch:
-        facts = lead.as_facts(self._tag_ids)
-        # A decision depends only on these facts, and they repeat (a few hundred cities times
-        # a few categories), so each distinct case goes through durable-rules once.
-        key = tuple(sorted(facts.items()))
-        fired = self._decisions.get(key, _UNSEEN)
-        if fired is _UNSEEN:
-            bucket = self._buckets.get(lead.city or ANY_CITY) or self._buckets[ANY_CITY]
-            fired = bucket.evaluate(facts)
-            if len(self._decisions) >= DECISION_CACHE_SIZE:
-                self._decisions.pop(next(iter(self._decisions)))
-            self._decisions[key] = fired
+        bucket = self._buckets.get(lead.city or ANY_CITY, self._any_city)
+        fired = bucket.evaluate(lead.as_facts(self._tag_ids))
         if fired is None:
             default = self.document.default
             return RouteMatch(None, default, f"no rule matched; default: {default.describe()}")
@@ -242,12 +241,13 @@ def compile_routing(
     tag_ids = {tag: f"tag{i}" for i, tag in enumerate(tags)}
     conditions = {c.rule.name: _condition(c, tag_ids) for c in compiled}
     cities = sorted({city for c in compiled for city in (c.cities or ())})
+    decisions = DecisionCache(DECISION_CACHE_SIZE)
     buckets: dict[str, FirstMatch] = {}
     for city in [*cities, ANY_CITY]:
         members = [c for c in compiled if c.cities is None or city in c.cities]
         rules = [(c.rule.name, conditions[c.rule.name]) for c in members]
-        buckets[city] = engine.first_match(f"routing.v{version}", rules)
-    return CompiledRouting(version, document, compiled, buckets, tag_ids)
+        buckets[city] = engine.first_match(f"routing.v{version}", rules, cache=decisions)
+    return CompiledRouting(version, document, compiled, buckets, tag_ids, decisions)
 
 
 def _compile_rule(rule: Rule, problems: list[dict[str, Any]]) -> _CompiledRule:

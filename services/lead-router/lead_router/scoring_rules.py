@@ -27,6 +27,7 @@ from lead_router.routing_rules import RulesInvalid, normalise_word
 from salesrail.rules_engine import (
     AllMatches,
     Condition,
+    DecisionCache,
     RuleEngine,
     absent,
     all_of,
@@ -40,6 +41,9 @@ NUMERIC_FACTS = {"budget", "registered_capital_cny", "years_since_founding", "in
 TEXT_FACTS = {"source", "city", "province", "category", "industry", "purchase_timeframe", "email"}
 FACTS = NUMERIC_FACTS | TEXT_FACTS | {"tags"}
 _QUALIFIED = "__qualified__"
+# Decisions remembered per version: per distinct case of the facts the factors read (which of
+# the named words, where a number stands among the thresholds, known or not).
+DECISION_CACHE_SIZE = 20_000
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 
@@ -133,19 +137,22 @@ class CompiledScoring:
         self.document = document
         self._rules = rules
         self._factors = {f.name: f for f in document.factors}
+        self._reasons = {f.name: (f.points, f.reason or f.name) for f in document.factors}
+        # Only these facts are read (and normalised): the others cannot change a decision.
+        whens = [f.when for f in document.factors]
+        if document.qualified is not None:
+            whens.append(document.qualified.when)
+        self._reads = tuple(sorted({fact for when in whens for fact in when}))
 
     def score(self, facts: dict[str, Any]) -> ScoreCard:
-        fired = self._rules.evaluate(_fact_values(facts))
+        fired = self._rules.evaluate(_fact_values(facts, self._reads))
+        known = self._reasons
         reasons = [
-            {
-                "factor": name,
-                "points": self._factors[name].points,
-                "reason": self._factors[name].reason or name,
-            }
+            {"factor": name, "points": known[name][0], "reason": known[name][1]}
             for name in fired
             if name != _QUALIFIED
         ]
-        raw = self.document.base + sum(r["points"] for r in reasons)
+        raw = self.document.base + sum(known[name][0] for name in fired if name != _QUALIFIED)
         score = max(0, min(100, raw))
         grades = self.document.grades
         grade = "A" if score >= grades.A else "B" if score >= grades.B else "C"
@@ -160,7 +167,10 @@ def compile_scoring(
         rules.append((_QUALIFIED, _condition(document.qualified.when)))
     if not rules:
         raise RulesInvalid([{"rule": "factors", "field": "factors", "message": "no factors"}])
-    return CompiledScoring(version, document, engine.all_matches(f"scoring.v{version}", rules))
+    cache = DecisionCache(DECISION_CACHE_SIZE)
+    return CompiledScoring(
+        version, document, engine.all_matches(f"scoring.v{version}", rules, cache=cache)
+    )
 
 
 def _condition(when: dict[str, Any]) -> Condition:
@@ -182,9 +192,12 @@ def _condition(when: dict[str, Any]) -> Condition:
     return all_of(parts)
 
 
-def _fact_values(facts: dict[str, Any]) -> dict[str, Any]:
+def _fact_values(facts: dict[str, Any], reads: tuple[str, ...]) -> dict[str, Any]:
     values: dict[str, Any] = {}
-    for fact, value in facts.items():
+    for fact in reads:
+        if fact not in facts:
+            continue
+        value = facts[fact]
         if fact == "tags":
             values.update({f"tag:{normalise_word(t)}": 1 for t in value or ()})
             values["tags"] = 1 if value else None

@@ -192,7 +192,9 @@ async def make_enricher(late: LateFacts) -> AsyncIterator[Callable[..., Enricher
         enricher = Enricher(
             # A budget far above what a local registry needs, even on a busy machine: the tests
             # of the budget itself pass their own.
-            HttpRegistryProvider(settings(url, **overrides)), on_late_facts=late, budget_s=3.0
+            HttpRegistryProvider(settings(url, **overrides)),
+            on_late_facts=late,
+            budget_s=3.0,
         )
         made.append(enricher)
         return enricher
