@@ -13,11 +13,9 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import bindparam, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import func, select
 
-from salesrail.db.bulk import is_postgresql
+from salesrail.db.bulk import insert_columns, is_postgresql, one_of, update_rows
 from salesrail.events.catalog import (
     NotifyRequested,
     Recipient,
@@ -80,7 +78,7 @@ async def fire_due(uow: UnitOfWork, book: PolicyBook, *, limit: int) -> int:
         (
             await session.execute(
                 select(alerts.c.clock_id).where(
-                    alerts.c.clock_id.in_([c.id for c in claimed]),
+                    one_of(alerts.c.clock_id, [c.id for c in claimed], postgresql=postgres),
                     alerts.c.kind == "alert",
                     alerts.c.state == "acknowledged",
                 )
@@ -118,19 +116,13 @@ async def fire_due(uow: UnitOfWork, book: PolicyBook, *, limit: int) -> int:
     for record in records:
         if record["id"] in inserted:
             await _publish(uow, record)
-    await session.execute(
-        update(clocks)
-        .where(clocks.c.id == bindparam("k_id"))
-        .values(
-            state=bindparam("state"),
-            next_step=bindparam("next_step"),
-            next_fire_at=bindparam("next_fire_at"),
-            stopped_at=bindparam("stopped_at"),
-            is_current=bindparam("is_current"),
-        ),
+    await update_rows(
+        session,
+        clocks,
+        "id",
         [
             {
-                "k_id": c.id,
+                "id": c.id,
                 "state": c.state,
                 "next_step": c.next_step,
                 "next_fire_at": c.next_fire_at,
@@ -162,13 +154,9 @@ def _next_day(clock: rules.Clock, book: PolicyBook) -> rules.Clock | None:
 async def _insert_clocks(session: Any, new: list[rules.Clock], now: datetime) -> None:
     """Next days' clocks; one already there (an update of that rep made it meanwhile, in a
     transaction that committed first) is left as it is."""
-    if not new:
-        return
-    dialect = session.get_bind().dialect.name
-    insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
-    await session.execute(
-        insert_(clocks).on_conflict_do_nothing(),
-        [{**{n: getattr(c, n) for n in CLOCK_FIELDS}, "created_at": now} for c in new],
+    columns = {name: [getattr(c, name) for c in new] for name in CLOCK_FIELDS}
+    await insert_columns(
+        session, clocks, {**columns, "created_at": [now] * len(new)}, skip_existing=True
     )
 
 
@@ -223,14 +211,9 @@ def _recipients(names: tuple[str, ...], *, owner: str | None, team: str | None) 
 async def _insert_alerts(session: Any, records: list[dict[str, Any]]) -> set[str]:
     if not records:
         return set()
-    dialect = session.get_bind().dialect.name
-    insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
-    rows = [{k: v for k, v in r.items() if not k.startswith("_")} for r in records]
-    # executemany form: compiled once and cached; the driver layer batches the VALUES.
-    result = await session.execute(
-        insert_(alerts).on_conflict_do_nothing().returning(alerts.c.id), rows
-    )
-    return set(result.scalars())
+    names = [k for k in records[0] if not k.startswith("_")]
+    columns = {name: [r[name] for r in records] for name in names}
+    return set(await insert_columns(session, alerts, columns, skip_existing=True, returning="id"))
 
 
 async def _publish(uow: UnitOfWork, record: dict[str, Any]) -> None:

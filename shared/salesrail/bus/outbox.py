@@ -19,12 +19,13 @@ from typing import Any
 import structlog
 from nats.js import JetStreamContext
 from prometheus_client import Counter
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Session
 
 from salesrail.bus.tables import outbox
 from salesrail.clock import Clock
+from salesrail.db.bulk import insert_rows, is_postgresql, one_of
 from salesrail.db.database import Database
 from salesrail.events.catalog import EventData
 from salesrail.events.envelope import Envelope, new_event_id
@@ -84,7 +85,7 @@ class Outbox:
         """One INSERT for every event staged in this transaction, in the order staged."""
         rows = session.info.pop(_QUEUE, None)
         if rows:
-            await session.execute(insert(outbox), rows)
+            await insert_rows(session, outbox, rows)
             session.info[_STAGED] = True
 
 
@@ -188,7 +189,11 @@ class OutboxRelay:
         async with self.db.transaction() as session:
             await session.execute(
                 update(outbox)
-                .where(outbox.c.seq.in_([row.seq for row in rows]))
+                .where(
+                    one_of(
+                        outbox.c.seq, [row.seq for row in rows], postgresql=is_postgresql(session)
+                    )
+                )
                 .values(sent_at=self.clock.now())
             )
         self.published_total += len(rows)

@@ -8,11 +8,24 @@ parameters than PostgreSQL spent storing them). SQLite keeps the plain forms.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, any_, bindparam, func, insert, select
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Table,
+    Text,
+    any_,
+    bindparam,
+    cast,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -45,31 +58,99 @@ async def insert_columns(
     columns: Mapping[str, Sequence[Any]],
     *,
     skip_existing: bool = False,
-) -> None:
+    returning: str | None = None,
+) -> list[Any]:
     """`insert_rows` for values already laid out by column (all of the same length): the
-    cheapest form to build from objects, e.g. `[c.due_at for c in clocks]`."""
+    cheapest form to build from objects, e.g. `[c.due_at for c in clocks]`. Rows are inserted
+    in the order given (an autoincrement key follows it). With `returning`, that column of
+    the rows actually inserted (not of those skipped)."""
     names = tuple(columns)
     if not names or not columns[names[0]]:
-        return
+        return []
     if is_postgresql(session):
-        statement = _unnest_insert(table, names, skip_existing)
-        await session.execute(statement, {_param(n): list(columns[n]) for n in names})
+        statement = _unnest_insert(table, names, skip_existing, returning)
+        values = {_param(n): _values(table, n, columns[n]) for n in names}
+    else:
+        statement = (
+            sqlite_insert(table).on_conflict_do_nothing() if skip_existing else insert(table)
+        )
+        if returning is not None:
+            statement = statement.returning(table.c[returning])
+        rows = zip(*columns.values(), strict=True)
+        values = [dict(zip(names, row, strict=True)) for row in rows]  # type: ignore[assignment]
+    result = await session.execute(statement, values)
+    return list(result.scalars()) if returning is not None else []
+
+
+async def update_rows(
+    session: AsyncSession, table: Table, key: str, rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """UPDATE each row of `table` whose `key` column equals a row's `key` with the rest of
+    that row's values (all rows with the same keys); one statement on PostgreSQL."""
+    if not rows:
         return
-    plain = sqlite_insert(table).on_conflict_do_nothing() if skip_existing else insert(table)
-    await session.execute(
-        plain, [dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)]
+    names = tuple(rows[0])
+    if is_postgresql(session):
+        statement = _unnest_update(table, key, names)
+        values = {_param(n): _values(table, n, [row[n] for row in rows]) for n in names}
+        await session.execute(statement, values)
+        return
+    plain = (
+        update(table)
+        .where(table.c[key] == bindparam(_param(key)))
+        .values({n: bindparam(_param(n)) for n in names if n != key})
+    )
+    await session.execute(plain, [{_param(n): row[n] for n in names} for row in rows])
+
+
+@lru_cache(maxsize=256)
+def _unnest_update(table: Table, key: str, names: tuple[str, ...]) -> Executable:
+    given = select(*_arrays(table, names)).subquery("given")
+    return (
+        update(table)
+        .where(table.c[key] == given.c[key])
+        .values({n: given.c[n] for n in names if n != key})
     )
 
 
 @lru_cache(maxsize=256)
-def _unnest_insert(table: Table, names: tuple[str, ...], skip_existing: bool) -> Executable:
-    # Several unnest() in one select list advance in lockstep: row i takes element i of each.
-    arrays = [
-        func.unnest(bindparam(_param(n), type_=ARRAY(table.c[n].type))).label(n) for n in names
-    ]
+def _unnest_insert(
+    table: Table, names: tuple[str, ...], skip_existing: bool, returning: str | None
+) -> Executable:
     statement = pg_insert(table) if skip_existing else insert(table)
-    statement = statement.from_select(list(names), select(*arrays))
-    return statement.on_conflict_do_nothing() if skip_existing else statement
+    statement = statement.from_select(list(names), select(*_arrays(table, names)))
+    if skip_existing:
+        statement = statement.on_conflict_do_nothing()
+    if returning is not None:
+        statement = statement.returning(table.c[returning])
+    return statement
+
+
+def _arrays(table: Table, names: tuple[str, ...]) -> list[Any]:
+    # Several unnest() in one select list advance in lockstep, in array order: row i takes
+    # element i of each.
+    arrays = []
+    for n in names:
+        column = table.c[n]
+        if _is_json(column):  # a list value would read as a nested array: send JSON text
+            array = cast(func.unnest(bindparam(_param(n), type_=ARRAY(Text))), column.type)
+        else:
+            array = func.unnest(bindparam(_param(n), type_=ARRAY(column.type)))
+        arrays.append(array.label(n))
+    return arrays
+
+
+def _values(table: Table, name: str, values: Sequence[Any]) -> list[Any]:
+    column = table.c[name]
+    if not _is_json(column):
+        return list(values)
+    # As SQLAlchemy's JSON type stores them: None is JSON null unless none_as_null.
+    keep_null = column.type.none_as_null  # type: ignore[attr-defined]
+    return [None if v is None and keep_null else json.dumps(v, ensure_ascii=False) for v in values]
+
+
+def _is_json(column: ColumnElement[Any]) -> bool:
+    return isinstance(column.type, JSON)
 
 
 def _param(name: str) -> str:

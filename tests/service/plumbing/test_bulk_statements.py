@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, select
 from sqlalchemy.exc import StatementError
 
-from salesrail.db.bulk import insert_rows, is_postgresql, one_of
+from salesrail.db.bulk import insert_columns, insert_rows, is_postgresql, one_of, update_rows
 from salesrail.db.database import Database
-from salesrail.db.types import UtcDateTime
+from salesrail.db.types import BigIntPK, JsonDoc, UtcDateTime
 
 metadata = MetaData()
 things = Table(
@@ -21,6 +21,14 @@ things = Table(
     Column("size", Integer),
     Column("seen_at", UtcDateTime),
     Column("note", String(32), nullable=True),
+    Column("doc", JsonDoc, nullable=True),
+)
+# Like the outbox: the order of an autoincrement key is the order events were staged in.
+queue = Table(
+    "bulk_queue",
+    metadata,
+    Column("seq", BigIntPK, primary_key=True, autoincrement=True),
+    Column("item", String(32)),
 )
 
 
@@ -93,3 +101,74 @@ async def test_one_of_matches_exactly_the_given_values(db: Database) -> None:
                 select(things.c.name).where(one_of(things.c.name, wanted, postgresql=postgresql))
             )
             assert sorted(found) == sorted(w for w in wanted if w != "absent")
+
+
+async def test_returning_names_only_the_rows_inserted_in_the_order_given(db: Database) -> None:
+    at = datetime.now(UTC)
+    names = [f"r{i:04d}" for i in range(1000)]
+    async with db.transaction() as session:
+        await insert_rows(session, things, [{"name": "r0500", "size": 0, "seen_at": at}])
+        inserted = await insert_columns(
+            session,
+            things,
+            {"name": names, "size": list(range(1000)), "seen_at": [at] * 1000},
+            skip_existing=True,
+            returning="name",
+        )
+    assert inserted == [n for n in names if n != "r0500"]
+
+
+async def test_update_rows_changes_each_row_by_its_key_and_nothing_else(db: Database) -> None:
+    at = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    async with db.transaction() as session:
+        await insert_rows(
+            session,
+            things,
+            [{"name": f"u{i}", "size": i, "seen_at": at, "note": "old"} for i in range(600)],
+        )
+    async with db.transaction() as session:
+        await update_rows(
+            session,
+            things,
+            "name",
+            [
+                {"name": f"u{i}", "size": -i, "note": None if i % 2 else "新"}
+                for i in range(0, 600, 3)
+            ]
+            + [{"name": "absent", "size": 1, "note": "x"}],
+        )
+    async with db.transaction() as session:
+        rows = {r.name: r for r in (await session.execute(select(things))).all()}
+    assert len(rows) == 600
+    for i in range(600):
+        row = rows[f"u{i}"]
+        if i % 3:
+            assert (row.size, row.note) == (i, "old")
+        else:
+            assert (row.size, row.note) == (-i, None if i % 2 else "新")
+        assert row.seen_at == at
+
+
+async def test_json_values_keep_their_shape(db: Database) -> None:
+    at = datetime.now(UTC)
+    docs = [["rep:a", "rep:b"], {"城市": "杭州", "n": [1, 2]}, [], "text", None]
+    async with db.transaction() as session:
+        await insert_rows(
+            session,
+            things,
+            [{"name": f"j{i}", "size": i, "seen_at": at, "doc": d} for i, d in enumerate(docs)],
+        )
+        await update_rows(session, things, "name", [{"name": "j2", "doc": [["nested"]]}])
+    async with db.transaction() as session:
+        rows = {r.name: r.doc for r in (await session.execute(select(things))).all()}
+    assert rows == {"j0": docs[0], "j1": docs[1], "j2": [["nested"]], "j3": "text", "j4": None}
+
+
+async def test_an_autoincrement_key_follows_the_order_given(db: Database) -> None:
+    items = [f"{(i * 7919) % 2000:04d}" for i in range(2000)]  # not sorted
+    async with db.transaction() as session:
+        await insert_rows(session, queue, [{"item": item} for item in items[:1000]])
+        await insert_rows(session, queue, [{"item": item} for item in items[1000:]])
+    async with db.transaction() as session:
+        stored = (await session.scalars(select(queue.c.item).order_by(queue.c.seq))).all()
+    assert stored == items
