@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from salesrail.asyncapi import asyncapi_document
-from salesrail.auth.dependency import authenticate
+from salesrail.auth.dependency import SECURITY_SCHEMES, authenticate
 from salesrail.clock import Clock, system_clock
 from salesrail.events.catalog import EventData
 from salesrail.http.middleware import RequestContextMiddleware
@@ -60,7 +61,27 @@ def create_service_app(
     app.include_router(_asyncapi_router(runtime, title, description, version, publishes))
     for router in routers:
         app.include_router(router, prefix="/v1", dependencies=[Depends(authenticate)])
+    _document_security(app)
     return app
+
+
+def _document_security(app: FastAPI) -> None:
+    """Every `/v1/` operation takes an API key or a bearer JWT: say so in the OpenAPI document
+    (`authenticate` reads the headers itself, so FastAPI cannot infer it)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = generate()
+        schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+        for path, operations in schema.get("paths", {}).items():
+            if path.startswith("/v1/"):
+                for operation in operations.values():
+                    operation["security"] = [{name: []} for name in SECURITY_SCHEMES]
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _operations_router(runtime: ServiceRuntime) -> APIRouter:

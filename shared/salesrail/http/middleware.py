@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from functools import lru_cache
 from typing import Any
 
 import structlog
@@ -59,8 +60,9 @@ class RequestContextMiddleware:
             elapsed = time.perf_counter() - started
             route = _route_template(scope)
             method = scope["method"]
-            HTTP_REQUESTS.labels(method, route, str(status)).inc()
-            HTTP_LATENCY.labels(method, route).observe(elapsed)
+            requests, latency = _series(method, route, status)
+            requests.inc()
+            latency.observe(elapsed)
             if scope["path"] not in _QUIET_PATHS:
                 log.info(
                     "http.request",
@@ -69,6 +71,11 @@ class RequestContextMiddleware:
                     status=status,
                     duration_ms=round(elapsed * 1000, 2),
                 )
+
+
+@lru_cache(maxsize=4096)  # routes are templates and statuses few: a small, fixed set
+def _series(method: str, route: str, status: int) -> tuple[Any, Any]:
+    return HTTP_REQUESTS.labels(method, route, str(status)), HTTP_LATENCY.labels(method, route)
 
 
 def _request_id(scope: Scope) -> str:

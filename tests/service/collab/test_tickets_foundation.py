@@ -190,7 +190,17 @@ async def test_tickets_need_a_key_or_a_token(app):  # type: ignore[no-untyped-de
     async with running(app) as client:
         opening = await client.post("/v1/tickets", json=ticket_body())
         reading = await client.get("/v1/tickets/anything")
+        basic = await client.get("/v1/tickets/anything", headers={"Authorization": "Basic eDp5"})
+        forged = await client.get("/v1/tickets/anything", headers={"Authorization": "bearer x.y.z"})
         ready = await client.get("/readyz")
+        document = (await client.get("/openapi.json")).json()
+    assert basic.status_code == 401
+    assert "send an API key" in basic.json()["detail"]
+    assert forged.status_code == 401
+    assert "bearer token is not valid" in forged.json()["detail"]
+    assert set(document["components"]["securitySchemes"]) == {"ApiKey", "Bearer"}
+    assert document["paths"]["/v1/tickets"]["post"]["security"] == [{"ApiKey": []}, {"Bearer": []}]
+    assert "security" not in document["paths"]["/readyz"]["get"]
     assert opening.status_code == 401
     assert opening.headers["content-type"] == "application/problem+json"
     assert reading.status_code == 401

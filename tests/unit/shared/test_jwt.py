@@ -128,3 +128,23 @@ def test_an_unknown_role_is_refused() -> None:
     )
     with pytest.raises(InvalidToken):
         verifier().verify(bad)
+
+
+def test_a_remembered_token_still_expires_on_time() -> None:
+    v = verifier()
+    now = time.time()
+    short = token(now=now, expires_in_s=1)
+    first = v.verify(short)
+    assert v.verify(short) == first  # remembered: the same caller
+    expires_at = jwt.decode(short, options={"verify_signature": False})["exp"]
+    time.sleep(max(0.0, expires_at - time.time()) + 0.05)
+    with pytest.raises(InvalidToken, match="expired"):
+        v.verify(short)
+
+
+def test_a_refused_token_is_refused_every_time() -> None:
+    v = verifier()
+    forged = token(secret="x" * 48)
+    for _ in range(2):
+        with pytest.raises(InvalidToken):
+            v.verify(forged)
