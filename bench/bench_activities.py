@@ -6,6 +6,9 @@ attachments — owner check, requirements through durable-rules (memoised), memo
 key people and tech-environment phrases, the lead's dossier, the next stage's completion,
 the activity row, `activity.logged` through the outbox. Afterwards the activities in the
 database and the messages in SALESRAIL_ACTIVITY are counted.
+
+Options: ``--set activities.workers=N`` (uvicorn workers of the service, 1),
+``activities.concurrency=N``.
 """
 
 from __future__ import annotations
@@ -52,8 +55,9 @@ end
 
 def run(ctx: Context) -> list[Figure]:
     concurrency = int(ctx.options.get("activities.concurrency", ctx.concurrency))
+    workers = int(ctx.options.get("activities.workers", 1))
     occurred_at = (datetime.now(UTC) - timedelta(minutes=10)).isoformat()
-    with ActivityStack("activities") as stack:
+    with ActivityStack("activities", workers=workers) as stack:
         stack.seed_leads(LEADS)
         probe = httpx.post(
             stack.url("/v1/activities"),
