@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from datetime import datetime, time, timedelta
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 import yaml
@@ -236,8 +237,10 @@ class Policy(_Strict):
         kinds += [f"escalation_{n}" for n in range(1, len(self.escalations) + 1)]
         return kinds
 
-    def ordered_escalations(self) -> list[Escalation]:
-        return sorted(self.escalations, key=lambda e: e.after)
+    @cached_property
+    def escalations_in_order(self) -> tuple[Escalation, ...]:
+        # Read for every clock started and fired: sorted once per policy version.
+        return tuple(sorted(self.escalations, key=lambda e: e.after))
 
 
 class PolicyDocument(_Strict):

@@ -79,9 +79,9 @@ def step_times(policy: Policy, calendar: Calendar, clock: Clock) -> list[datetim
     times = [clock.warn_at] if policy.warning else []
     times.append(clock.due_at)
     if policy.deadline is not None:
-        times += [clock.due_at + e.after for e in policy.ordered_escalations()]
+        times += [clock.due_at + e.after for e in policy.escalations_in_order]
     else:
-        times += [calendar.add(clock.due_at, e.after) for e in policy.ordered_escalations()]
+        times += [calendar.add(clock.due_at, e.after) for e in policy.escalations_in_order]
     return [t for t in times if t is not None]
 
 
@@ -402,7 +402,7 @@ def fire(
         return Firing(kind, point, w.severity, tuple(w.notify), "warning")
     if kind == "alert":
         return Firing(kind, point, policy.breach.severity, tuple(policy.breach.notify), "alert")
-    escalation = policy.ordered_escalations()[step - kinds.index("alert") - 1]
+    escalation = policy.escalations_in_order[step - kinds.index("alert") - 1]
     if escalation.unless_acknowledged and acknowledged:
         return None
     return Firing(

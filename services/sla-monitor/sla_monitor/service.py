@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from salesrail.db.bulk import insert_columns, insert_rows, is_postgresql, one_of
+from salesrail.db.bulk import insert_columns, is_postgresql, one_of
 from salesrail.events.catalog import SlaAlertRetracted
 from salesrail.events.envelope import Envelope
 from salesrail.unit_of_work import UnitOfWork
@@ -368,11 +368,9 @@ async def _record_stages(
 async def _lock_entities(session: AsyncSession, keys: list[EntityKey]) -> dict[EntityKey, Any]:
     """Make sure each entity has its row, then lock the rows in key order (no deadlocks)."""
     postgresql = is_postgresql(session)
-    await insert_rows(
-        session,
-        entities,
-        [{"entity_type": t, "entity_id": i} for t, i in keys],
-        skip_existing=True,
+    types, ids = zip(*keys, strict=True) if keys else ((), ())
+    await insert_columns(
+        session, entities, {"entity_type": types, "entity_id": ids}, skip_existing=True
     )
     known: dict[EntityKey, Any] = {}
     for chunk in _chunks(keys):

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from salesrail.bus.consumer import EventConsumer
 from salesrail.bus.processed import already_processed
 from salesrail.bus.tables import processed_events
-from salesrail.db.bulk import insert_rows
+from salesrail.db.bulk import insert_columns
 from salesrail.events.envelope import Envelope
 from salesrail.events.streams import ACTIVITY_STREAM, COLLAB_STREAM, LEAD_STREAM, StreamSpec
 from salesrail.unit_of_work import UnitOfWork
@@ -57,12 +57,10 @@ async def _not_seen(uow: UnitOfWork, consumer: str, envelopes: list[Envelope]) -
         if envelope.id not in seen and envelope.id not in fresh:
             fresh[envelope.id] = envelope
     if fresh:
-        now = uow.now()
-        await insert_rows(
-            uow.session,
-            processed_events,
-            [{"consumer": consumer, "event_id": i, "processed_at": now} for i in fresh],
-        )
+        ids = list(fresh)
+        columns = {"consumer": [consumer] * len(ids), "event_id": ids}
+        now = [uow.now()] * len(ids)
+        await insert_columns(uow.session, processed_events, {**columns, "processed_at": now})
     return list(fresh.values())
 
 
