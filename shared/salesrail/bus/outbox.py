@@ -36,6 +36,8 @@ log = structlog.get_logger(__name__)
 _STAGED = "salesrail.outbox.staged"
 _QUEUE = "salesrail.outbox.queue"
 _RELAY_LOCK_ID = 7_316_552  # one publishing relay per database
+# The PostgreSQL channel a commit with staged events notifies.
+WAKE = "salesrail_outbox"
 # `attempts` of an event the relay has set aside (see _park_unpublishable).
 PARKED = 1_000_000
 _HEADER_ALLOWANCE = 512  # the Nats-Msg-Id header and protocol framing
@@ -87,6 +89,9 @@ class Outbox:
         if rows:
             await insert_rows(session, outbox, rows)
             session.info[_STAGED] = True
+            if is_postgresql(session):
+                # Delivered at commit, to the relay that leads (maybe another process).
+                await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": WAKE})
 
 
 class OutboxRelay:
@@ -244,13 +249,28 @@ class OutboxRelay:
             await connection.close()
             return False
         self._leadership = connection
+        await self._listen(connection)
         return True
+
+    async def _listen(self, connection: AsyncConnection) -> None:
+        """Commits in other processes (workers, replicas) wake the leader as its own do."""
+
+        def woken(*_args: Any) -> None:
+            self._wake.set()
+
+        raw = (await connection.get_raw_connection()).driver_connection
+        await raw.add_listener(WAKE, woken)
+        connection.info[WAKE] = woken
 
     async def _resign(self) -> None:
         connection, self._leadership = self._leadership, None
         if connection is None:
             return
         try:
+            woken = connection.info.pop(WAKE, None)
+            if woken is not None:
+                raw = (await connection.get_raw_connection()).driver_connection
+                await raw.remove_listener(WAKE, woken)
             # A pooled connection outlives close(): give the lock back explicitly.
             await connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": _RELAY_LOCK_ID})
             await connection.commit()
