@@ -27,7 +27,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import insert, select, tuple_, update
+from sqlalchemy import Select, any_, bindparam, select, tuple_
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 
 from activity import dossier, evidence, publishers, rules
@@ -41,6 +42,7 @@ from activity.rulebook import Rulebook
 from activity.schemas import ActivityIn
 from activity.tech_env import detect_tech_env_change
 from salesrail.auth import Principal, Role
+from salesrail.db.bulk import insert_rows, is_postgresql, one_of, update_rows
 from salesrail.group_commit import GroupCommit
 from salesrail.http.problems import VALIDATION, ProblemError, invalid_field
 from salesrail.unit_of_work import UnitOfWork
@@ -268,20 +270,7 @@ async def apply_batch(
             await uow.publish(
                 publishers.tech_env_changed(logged.row, matched_phrases=item.tech_env_phrases)
             )
-    # Core inserts: one prepared statement for every row, whatever fields a row leaves empty.
-    if activities:
-        await uow.session.execute(insert(Activity.__table__), [_stored(a) for a in activities])
-    if overrides:
-        await uow.session.execute(insert(Override.__table__), overrides)
-    changed = [lead for lead in leads.values() if lead.changed]
-    if changed:
-        await uow.session.execute(
-            update(Lead).execution_options(synchronize_session=False),
-            [
-                {"lead_id": lead.lead_id, "dossier": lead.dossier, "updated_at": uow.now()}
-                for lead in changed
-            ],
-        )
+    await _store(uow, activities, overrides, [lead for lead in leads.values() if lead.changed])
     return results
 
 
@@ -383,20 +372,64 @@ def _accept(
 
 async def _lock_leads(uow: UnitOfWork, lead_ids: set[str]) -> dict[str, _LeadState]:
     """The batch's leads, locked in a fixed order (two batches cannot deadlock)."""
-    rows = await uow.session.execute(
-        select(
-            Lead.lead_id, Lead.owner_id, Lead.team_id, Lead.company_name, Lead.stage, Lead.dossier
+    wanted = sorted(lead_ids)
+    if is_postgresql(uow.session):
+        # One statement whatever the batch's size, built once: the ids as one array.
+        rows = await uow.session.execute(_LOCK_LEADS, {"lead_ids": wanted})
+    else:
+        rows = await uow.session.execute(
+            _lock_leads_statement(one_of(_LEADS.c.lead_id, wanted, postgresql=False))
         )
-        .where(Lead.lead_id.in_(sorted(lead_ids)))
-        .order_by(Lead.lead_id)
+    return {
+        lead_id: _LeadState(lead_id, owner_id, team_id, company_name, stage, dossier or {})
+        for lead_id, owner_id, team_id, company_name, stage, dossier in rows
+    }
+
+
+def _lock_leads_statement(which: Any) -> Select[Any]:
+    leads = _LEADS
+    return (
+        select(
+            leads.c.lead_id,
+            leads.c.owner_id,
+            leads.c.team_id,
+            leads.c.company_name,
+            leads.c.stage,
+            leads.c.dossier,
+        )
+        .where(which)
+        .order_by(leads.c.lead_id)
         .with_for_update()
     )
-    return {
-        row.lead_id: _LeadState(
-            row.lead_id, row.owner_id, row.team_id, row.company_name, row.stage, row.dossier or {}
-        )
-        for row in rows
-    }
+
+
+_LEADS = Lead.__table__
+_LOCK_LEADS = _lock_leads_statement(
+    _LEADS.c.lead_id == any_(bindparam("lead_ids", type_=ARRAY(_LEADS.c.lead_id.type)))
+)
+
+
+async def _store(
+    uow: UnitOfWork,
+    activities: Sequence[Logged],
+    overrides: Sequence[dict[str, Any]],
+    changed: Sequence[_LeadState],
+) -> None:
+    """The batch's accepted activities, their overrides and their leads' new dossiers: one
+    statement each, its values as one array per column on PostgreSQL (salesrail.db.bulk)."""
+    if activities:
+        await insert_rows(uow.session, Activity.__table__, [_stored(a) for a in activities])
+    if overrides:
+        await insert_rows(uow.session, Override.__table__, overrides)
+    if not changed:
+        return
+    now = uow.now()
+    await update_rows(
+        uow.session,
+        Lead.__table__,
+        "lead_id",
+        [{"lead_id": lead.lead_id, "dossier": lead.dossier, "updated_at": now} for lead in changed],
+    )
 
 
 async def _attachments(uow: UnitOfWork, body: ActivityIn) -> list[Attachment]:

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from activity.screens import first_chars
 
 DEFAULT_PATTERNS = Path(__file__).parent / "rules" / "memo_patterns.yaml"
 
@@ -73,6 +75,13 @@ class _Document(BaseModel):
 class _CompiledFact:
     patterns: tuple[re.Pattern[str], ...]
     not_values: re.Pattern[str] | None
+    # Per pattern, the characters its matches may begin with, where known (activity.screens).
+    screens: tuple[re.Pattern[str] | None, ...] = ()
+
+    def searched(self, text: str) -> Iterator[re.Pattern[str]]:
+        """The patterns, in order, but those the text cannot match for lack of a first
+        character (most memos state few of the facts)."""
+        return _searched(self.patterns, self.screens, text)
 
 
 @dataclass(frozen=True)
@@ -85,6 +94,7 @@ class MemoPatterns:
     key_people: tuple[re.Pattern[str], ...]
     units: Mapping[str, float]
     unitless_minimum: int
+    key_people_screens: tuple[re.Pattern[str] | None, ...] = ()
 
 
 def load_memo_patterns(path: Path = DEFAULT_PATTERNS) -> MemoPatterns:
@@ -124,7 +134,7 @@ def key_people(text: str, patterns: MemoPatterns | None = None) -> list[str]:
     """The named people a memo mentions, each once, in order of first mention."""
     p = patterns or default_memo_patterns()
     found: list[tuple[int, str]] = []
-    for pattern in p.key_people:
+    for pattern in _searched(p.key_people, p.key_people_screens, text):
         for match in pattern.finditer(text):
             value = match.group("value") if "value" in pattern.groupindex else match.group(0)
             found.append((match.start(), _person_name(value)))
@@ -140,8 +150,21 @@ def _person_name(value: str) -> str:
     return _SALUTATION.sub(lambda m: m.group(1).capitalize() + ". ", value)
 
 
+def _searched(
+    patterns: tuple[re.Pattern[str], ...],
+    screens: tuple[re.Pattern[str] | None, ...],
+    text: str,
+) -> Iterator[re.Pattern[str]]:
+    if not screens:
+        yield from patterns
+        return
+    for pattern, screen in zip(patterns, screens, strict=True):
+        if screen is None or screen.search(text) is not None:
+            yield pattern
+
+
 def _first_value(fact: _CompiledFact, text: str) -> str | None:
-    for pattern in fact.patterns:
+    for pattern in fact.searched(text):
         for match in pattern.finditer(text):
             value = match.group("value").strip(" \t,，、:：")
             if value and not (fact.not_values and fact.not_values.match(value)):
@@ -150,7 +173,7 @@ def _first_value(fact: _CompiledFact, text: str) -> str | None:
 
 
 def _first_budget(p: MemoPatterns, text: str) -> tuple[int | None, int | None] | None:
-    for pattern in p.budget.patterns:
+    for pattern in p.budget.searched(text):
         for match in pattern.finditer(text):
             budget = _budget_of(match.groupdict(), p)
             if budget is not None:
@@ -234,18 +257,27 @@ def _compile(document: _Document, name: str) -> MemoPatterns:
             _check_groups(pattern, required, f"{name}: {key}.patterns[{i}]")
             patterns.append(pattern)
         not_values = compiled(f"{key}.not_values", spec.not_values) if spec.not_values else None
-        return _CompiledFact(tuple(patterns), not_values)
+        return _CompiledFact(tuple(patterns), not_values, _screens(patterns))
 
+    decision_maker = fact("decision_maker", document.decision_maker, {"value"})
+    budget = fact("budget", document.budget, set())
+    next_step = fact("next_step", document.next_step, {"value"})
+    key_people = [
+        compiled(f"key_people[{i}]", source) for i, source in enumerate(document.key_people)
+    ]
     return MemoPatterns(
-        decision_maker=fact("decision_maker", document.decision_maker, {"value"}),
-        budget=fact("budget", document.budget, set()),
-        next_step=fact("next_step", document.next_step, {"value"}),
-        key_people=tuple(
-            compiled(f"key_people[{i}]", source) for i, source in enumerate(document.key_people)
-        ),
+        decision_maker=decision_maker,
+        budget=budget,
+        next_step=next_step,
+        key_people=tuple(key_people),
         units=units,
         unitless_minimum=document.unitless_minimum,
+        key_people_screens=_screens(key_people),
     )
+
+
+def _screens(patterns: list[re.Pattern[str]]) -> tuple[re.Pattern[str] | None, ...]:
+    return tuple(first_chars(pattern) for pattern in patterns)
 
 
 def _check_groups(pattern: re.Pattern[str], required: set[str], where: str) -> None:

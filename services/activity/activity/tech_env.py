@@ -12,6 +12,8 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from activity.screens import first_chars
+
 DEFAULT_PHRASES = Path(__file__).parent / "rules" / "tech_env_phrases.yaml"
 
 # A negation counts this many characters before a mention at most, and only in its clause.
@@ -54,10 +56,12 @@ class _Document(BaseModel):
 
 @dataclass(frozen=True)
 class TechEnvPhrases:
-    """The YAML, checked and compiled: (name, matcher) per change, and the negation cues."""
+    """The YAML, checked and compiled: (name, matcher) per change, and the negation cues;
+    per change, the characters its matches may begin with, where known (activity.screens)."""
 
     changes: tuple[tuple[str, re.Pattern[str]], ...]
     negation: re.Pattern[str] | None
+    screens: tuple[re.Pattern[str] | None, ...] = ()
 
 
 def normalise(text: str) -> str:
@@ -83,7 +87,9 @@ def load_tech_env_phrases(path: Path = DEFAULT_PHRASES) -> TechEnvPhrases:
         except TechEnvPhrasesInvalid as exc:
             raise TechEnvPhrasesInvalid(f"{path.name}: {change.name}: {exc}") from exc
     cues = [_cue_regex(cue) for cue in document.negations]
-    return TechEnvPhrases(tuple(changes), re.compile("|".join(cues)) if cues else None)
+    negation = re.compile("|".join(cues)) if cues else None
+    screens = tuple(first_chars(matcher) for _, matcher in changes)
+    return TechEnvPhrases(tuple(changes), negation, screens)
 
 
 @functools.cache
@@ -95,10 +101,14 @@ def detect_tech_env_change(text: str, phrases: TechEnvPhrases | None = None) -> 
     """Names of the changes the text mentions (not negated), in the configured order."""
     p = phrases or default_tech_env_phrases()
     folded = normalise(text)
+    screens = p.screens or (None,) * len(p.changes)
     return [
         name
-        for name, matcher in p.changes
-        if any(not _negated(folded, m.start(), p.negation) for m in matcher.finditer(folded))
+        for (name, matcher), screen in zip(p.changes, screens, strict=True)
+        # Most memos mention no change: a text without a character a change's matches begin
+        # with is not searched for it.
+        if (screen is None or screen.search(folded) is not None)
+        and any(not _negated(folded, m.start(), p.negation) for m in matcher.finditer(folded))
     ]
 
 
