@@ -59,8 +59,11 @@ def require_roles(*roles: Role) -> Callable[..., Awaitable[Principal]]:
     """A dependency that lets the given roles (and admin) through, else 403."""
     allowed = frozenset(roles) | {Role.ADMIN}
 
-    # async: FastAPI runs a plain `def` dependency in a worker thread, per request.
-    async def check(principal: CurrentPrincipal) -> Principal:
+    # async: FastAPI runs a plain `def` dependency in a worker thread, per request. It takes
+    # the request, not CurrentPrincipal: a nested dependency costs FastAPI a cache-key
+    # computation and a solve per request, and `authenticate` answers from request.state.
+    async def check(request: Request) -> Principal:
+        principal = await authenticate(request)
         if principal.role not in allowed:
             raise HTTPException(403, detail=f"role {principal.role.value!r} may not do this")
         return principal

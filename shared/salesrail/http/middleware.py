@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
+import secrets
 import time
-import uuid
 from functools import lru_cache
 from typing import Any
 
@@ -82,7 +82,7 @@ def _request_id(scope: Scope) -> str:
     for name, value in scope.get("headers", []):
         if name == REQUEST_ID_HEADER and _SAFE_REQUEST_ID.match(value):
             return value.decode()
-    return uuid.uuid4().hex
+    return secrets.token_hex(16)  # as random as uuid4().hex, without building a UUID
 
 
 def _route_template(scope: dict[str, Any]) -> str:
