@@ -15,7 +15,9 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    VARCHAR,
     ColumnElement,
+    String,
     Table,
     Text,
     any_,
@@ -135,7 +137,7 @@ def _arrays(table: Table, names: tuple[str, ...]) -> list[Any]:
         if _is_json(column):  # a list value would read as a nested array: send JSON text
             array = cast(func.unnest(bindparam(_param(n), type_=ARRAY(Text))), column.type)
         else:
-            array = func.unnest(bindparam(_param(n), type_=ARRAY(column.type)))
+            array = func.unnest(bindparam(_param(n), type_=ARRAY(_unbounded(column.type))))
         arrays.append(array.label(n))
     return arrays
 
@@ -147,6 +149,15 @@ def _values(table: Table, name: str, values: Sequence[Any]) -> list[Any]:
     # As SQLAlchemy's JSON type stores them: None is JSON null unless none_as_null.
     keep_null = column.type.none_as_null  # type: ignore[attr-defined]
     return [None if v is None and keep_null else json.dumps(v, ensure_ascii=False) for v in values]
+
+
+def _unbounded(type_: Any) -> Any:
+    """A VARCHAR(n) array parameter would be cast explicitly, and PostgreSQL truncates an
+    over-long string in an explicit cast: bind unbounded strings, so that the column's own
+    length refuses it on insert ("value too long"), as a plain INSERT does."""
+    if type(type_) in (String, VARCHAR) and type_.length is not None:
+        return String()
+    return type_
 
 
 def _is_json(column: ColumnElement[Any]) -> bool:

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, select
-from sqlalchemy.exc import StatementError
+from sqlalchemy.exc import DBAPIError, StatementError
 
 from salesrail.db.bulk import insert_columns, insert_rows, is_postgresql, one_of, update_rows
 from salesrail.db.database import Database
@@ -172,3 +172,18 @@ async def test_an_autoincrement_key_follows_the_order_given(db: Database) -> Non
     async with db.transaction() as session:
         stored = (await session.scalars(select(queue.c.item).order_by(queue.c.seq))).all()
     assert stored == items
+
+
+async def test_an_over_long_string_is_refused_never_cut(db: Database) -> None:
+    at = datetime.now(UTC)
+    long_name = "杭州" * 20  # 40 characters for a String(32) column
+    try:
+        async with db.transaction() as session:
+            await insert_rows(session, things, [{"name": long_name, "size": 1, "seen_at": at}])
+    except DBAPIError as exc:
+        assert "too long" in str(exc)
+    async with db.transaction() as session:
+        stored = (await session.scalars(select(things.c.name))).all()
+        postgresql = is_postgresql(session)
+    # PostgreSQL refuses it; SQLite does not enforce lengths and keeps it whole.
+    assert stored == ([] if postgresql else [long_name])
