@@ -92,10 +92,9 @@ def _present(lead: Lead, *, full_phone: bool, history: list[LeadHistory] | None 
 async def submit_lead(
     lead_in: LeadIn,
     request: Request,
-    response: Response,
     caller: Submitter,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
-) -> LeadOut:
+) -> Response:
     intake = await service.receive_lead(
         unit_of_work=_runtime(request).unit_of_work,
         context=_context(request),
@@ -103,10 +102,13 @@ async def submit_lead(
         caller=caller.subject,
         idempotency_key=idempotency_key,
     )
-    if not intake.created:
-        response.status_code = 200
-    # The sender sent the number itself; it sees it back as sent (normalised).
-    return _present(intake.lead, full_phone=True)
+    # The sender sent the number itself; it sees it back as sent (normalised). The answer is
+    # serialised here, once: `response_model` still documents it (and checks every other route).
+    return Response(
+        LeadOut.model_validate(intake.lead, from_attributes=True).model_dump_json(),
+        status_code=201 if intake.created else 200,
+        media_type="application/json",
+    )
 
 
 @router.get(

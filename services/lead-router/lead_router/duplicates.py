@@ -6,12 +6,13 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import and_, case, func, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lead_router.models import Lead
+from salesrail.db.bulk import is_postgresql, one_of
 from salesrail.text.company_names import company_region as region_of
 from salesrail.text.company_names import key_similarity
 
@@ -25,6 +26,8 @@ __all__ = [
     "find_duplicate",
     "stored_candidates",
 ]
+
+_LEADS: Any = Lead.__table__
 
 # Candidates compared per lookup. A block is an index lookup, but a common first pair of
 # characters can hold thousands of leads over a long window; comparing them all would make
@@ -119,25 +122,33 @@ async def stored_candidates(session: AsyncSession, probes: Sequence[Probe]) -> l
     if not phones and not blocks:
         return []
     keys = sorted({p.company_key for p in probes if p.company_key})
-    live = and_(Lead.received_at >= min(p.since for p in probes), Lead.status != "duplicate")
+    leads = _LEADS.c  # Core columns: the ORM adds nothing to plain rows but its own work
+    # Arrays on PostgreSQL: one statement text (and one prepared statement) for any batch.
+    postgresql = is_postgresql(session)
+    live = and_(leads.received_at >= min(p.since for p in probes), leads.status != "duplicate")
     columns = [
-        Lead.id,
-        Lead.owner_id,
-        Lead.phone,
-        Lead.company_key,
-        Lead.company_block,
-        Lead.company_name,
-        Lead.received_at,
+        leads.id,
+        leads.owner_id,
+        leads.phone,
+        leads.company_key,
+        leads.company_block,
+        leads.company_name,
+        leads.received_at,
     ]
     parts = []
     if phones:
-        parts.append(select(*columns).where(live, Lead.phone.in_(phones)))
+        phone_in = one_of(leads.phone, phones, postgresql=postgresql)
+        parts.append(select(*columns).where(live, phone_in))
     if blocks:
         rank = func.row_number().over(
-            partition_by=Lead.company_block,
-            order_by=(case((Lead.company_key.in_(keys), 0), else_=1), Lead.received_at.desc()),
+            partition_by=leads.company_block,
+            order_by=(
+                case((one_of(leads.company_key, keys, postgresql=postgresql), 0), else_=1),
+                leads.received_at.desc(),
+            ),
         )
-        ranked = select(*columns, rank.label("rank")).where(live, Lead.company_block.in_(blocks))
+        block_in = one_of(leads.company_block, blocks, postgresql=postgresql)
+        ranked = select(*columns, rank.label("rank")).where(live, block_in)
         ranked_rows = ranked.subquery()
         parts.append(
             select(*(ranked_rows.c[c.key] for c in columns)).where(

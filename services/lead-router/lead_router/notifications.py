@@ -34,7 +34,7 @@ import structlog
 from nats.aio.msg import Msg
 from prometheus_client import Counter
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lead_router.models import Rep, Team
@@ -103,7 +103,7 @@ async def resolve_targets(session: AsyncSession, recipients: Iterable[Recipient]
 
 async def _owners(session: AsyncSession, recipient: Recipient) -> list[tuple[OwnerKind, Any]]:
     if recipient.kind == "rep":
-        rep = await session.get(Rep, recipient.id)
+        rep = await _rep_channels(session, recipient.id)
         if rep is None:
             log.warning("notify.unknown_rep", rep_id=recipient.id)
         return [("rep", rep)] if rep is not None else []
@@ -118,6 +118,20 @@ async def _owners(session: AsyncSession, recipient: Recipient) -> list[tuple[Own
         return await _holders_of(session, recipient.id)
     log.warning("notify.recipient_kind_not_supported", kind=recipient.kind, id=recipient.id)
     return []
+
+
+_REP_CHANNELS = select(Rep.__table__.c.id, Rep.__table__.c.channels).where(
+    Rep.__table__.c.id == bindparam("rep_id")
+)
+
+
+async def _rep_channels(session: AsyncSession, rep_id: str) -> Any:
+    """A rep's id and channels (all a notification to them needs), or None: a plain row,
+    read once per transaction (an owner is told about every lead of a batch)."""
+    known: dict[str, Any] = session.info.setdefault("lead_router.rep_channels", {})
+    if rep_id not in known:
+        known[rep_id] = (await session.execute(_REP_CHANNELS, {"rep_id": rep_id})).first()
+    return known[rep_id]
 
 
 async def _holders_of(session: AsyncSession, role: str) -> list[tuple[OwnerKind, Any]]:

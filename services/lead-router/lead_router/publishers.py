@@ -1,6 +1,6 @@
 """The events lead-router publishes, built from its records."""
 
-from lead_router.models import Lead
+from lead_router.models import AnyLead, Lead
 from lead_router.rules import mask_phone
 from salesrail.events.catalog import (
     EventData,
@@ -28,7 +28,7 @@ PUBLISHES: tuple[type[EventData], ...] = (
 )
 
 
-def lead_received(lead: Lead) -> LeadReceived:
+def lead_received(lead: AnyLead) -> LeadReceived:
     return LeadReceived(
         lead_id=lead.id,
         source=lead.source,
@@ -45,7 +45,7 @@ def lead_received(lead: Lead) -> LeadReceived:
     )
 
 
-def lead_routed(lead: Lead, *, previous_owner_id: str | None = None) -> LeadRouted:
+def lead_routed(lead: AnyLead, *, previous_owner_id: str | None = None) -> LeadRouted:
     assert lead.owner_id is not None
     return LeadRouted(
         lead_id=lead.id,
@@ -56,12 +56,12 @@ def lead_routed(lead: Lead, *, previous_owner_id: str | None = None) -> LeadRout
     )
 
 
-def lead_pooled(lead: Lead, *, reason: str, previous_owner_id: str | None = None) -> LeadPooled:
+def lead_pooled(lead: AnyLead, *, reason: str, previous_owner_id: str | None = None) -> LeadPooled:
     return LeadPooled(lead_id=lead.id, reason=reason, previous_owner_id=previous_owner_id)
 
 
 def lead_duplicate(
-    lead: Lead, *, matched_on: str, similarity: float | None
+    lead: AnyLead, *, matched_on: str, similarity: float | None
 ) -> LeadDuplicateDetected:
     assert lead.duplicate_of is not None
     return LeadDuplicateDetected(
@@ -73,7 +73,7 @@ def lead_duplicate(
     )
 
 
-def lead_rescored(lead: Lead, *, previous: tuple[int | None, str | None]) -> LeadRescored:
+def lead_rescored(lead: AnyLead, *, previous: tuple[int | None, str | None]) -> LeadRescored:
     return LeadRescored(
         lead_id=lead.id,
         score=lead.score or 0,
@@ -84,7 +84,7 @@ def lead_rescored(lead: Lead, *, previous: tuple[int | None, str | None]) -> Lea
     )
 
 
-def _summary(lead: Lead) -> str:
+def _summary(lead: AnyLead) -> str:
     grade = f"，评级 {lead.grade}（{lead.score} 分）" if lead.grade else ""
     return (
         f"{lead.company_name}（{lead.city_name or lead.city}，{lead.category}）"
@@ -92,7 +92,7 @@ def _summary(lead: Lead) -> str:
     )
 
 
-def tell_owner(lead: Lead, *, title: str) -> NotifyRequested:
+def tell_owner(lead: AnyLead, *, title: str) -> NotifyRequested:
     """A message to the lead's owner (their channels) about this lead."""
     assert lead.owner_id is not None
     return NotifyRequested(

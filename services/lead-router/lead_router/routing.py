@@ -2,20 +2,26 @@
 
 A `RepBook` holds the reps and round-robin cursors a set of decisions needs, read once with
 row locks (FOR UPDATE on PostgreSQL; SQLite serialises writers anyway), changed in memory and
-written back once: a batch of intakes costs the same few statements as one.
+written back once: a batch of intakes costs the same few statements as one. The decisions are
+known before they are taken, so each cursor moves by their number in one statement that also
+creates it (and locks its row) and answers where the batch's turns start.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Executable, bindparam, or_, select, text, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from lead_router.assignment import Candidates, RepState, candidates, describe_pick
 from lead_router.models import Cursor, Rep
 from lead_router.routing_rules import Assign, RouteMatch, Strategy
-from salesrail.db.upsert import insert_ignore
+from salesrail.db.bulk import is_postgresql, update_rows
 from salesrail.unit_of_work import UnitOfWork
 
 
@@ -38,27 +44,48 @@ class RepBook:
 
     @classmethod
     async def load(cls, uow: UnitOfWork, matches: Iterable[RouteMatch]) -> RepBook:
+        """The reps and cursors for deciding each of `matches` once, in their order (each
+        round-robin decision takes the next turn of its cursor: the cursors are moved now)."""
         wanted = [m for m in matches if not m.assign.pool]
         rep_ids = {r for m in wanted for r in _named_reps(m.assign)}
         teams = {m.assign.team for m in wanted if m.assign.team}
+        turns = Counter(cursor_key(m) for m in wanted if m.assign.strategy is Strategy.ROUND_ROBIN)
+        if (rep_ids or teams or turns) and is_postgresql(uow.session):
+            return await cls._load_at_once(uow, rep_ids, teams, turns)
         reps: dict[str, RepState] = {}
         if rep_ids or teams:
-            rows = await uow.session.scalars(
-                select(Rep)
-                .where(or_(Rep.id.in_(rep_ids), Rep.team_id.in_(teams)))
-                .order_by(Rep.id)
+            r = _REPS.c  # Core columns: plain rows, without the ORM's work
+            rows = await uow.session.execute(
+                select(r.id, r.status, r.open_leads, r.cap, r.team_id)
+                .where(or_(r.id.in_(rep_ids), r.team_id.in_(teams)))
+                .order_by(r.id)
                 .with_for_update()
             )
             reps = {r.id: RepState(r.id, r.status, r.open_leads, r.cap, r.team_id) for r in rows}
-        keys = {cursor_key(m) for m in wanted if m.assign.strategy is Strategy.ROUND_ROBIN}
-        cursors = await _locked_cursors(uow, keys)
-        missing = keys - cursors.keys()
-        if missing:  # a rule's first round: create its cursor, whoever gets there first
-            for key in sorted(missing):
-                await insert_ignore(
-                    uow.session, Cursor, {"key": key, "position": 0}, conflict=["key"]
-                )
-            cursors |= await _locked_cursors(uow, missing)
+        return cls(reps, await _take_turns(uow, turns))
+
+    @classmethod
+    async def _load_at_once(
+        cls, uow: UnitOfWork, rep_ids: set[str], teams: set[str], turns: Counter[str]
+    ) -> RepBook:
+        """`load` in one statement (PostgreSQL): a round trip costs more than the rows."""
+        keys = sorted(turns)
+        rows = await uow.session.execute(
+            _LOAD_AT_ONCE,
+            {
+                "rep_ids": sorted(rep_ids),
+                "teams": sorted(teams),
+                "keys": keys,
+                "steps": [turns[k] for k in keys],
+            },
+        )
+        reps: dict[str, RepState] = {}
+        cursors: dict[str, int] = {}
+        for row in rows:
+            if row.kind == "rep":
+                reps[row.id] = RepState(row.id, row.status, row.open_leads, row.cap, row.team_id)
+            else:
+                cursors[row.id] = row.position - turns[row.id]
         return cls(reps, cursors)
 
     def decide(self, match: RouteMatch, *, exclude: frozenset[str] = frozenset()) -> Assignment:
@@ -78,17 +105,21 @@ class RepBook:
         return Assignment(None, None, trace)
 
     async def save(self, uow: UnitOfWork) -> None:
+        """Write the reps' new open-lead counts (the cursors moved in `load`)."""
         if self._changed:
-            await uow.session.execute(
-                update(Rep).execution_options(synchronize_session=False),
-                [{"id": i, "open_leads": self._reps[i].open_leads} for i in sorted(self._changed)],
-            )
+            rows = [
+                {"id": i, "open_leads": self._reps[i].open_leads} for i in sorted(self._changed)
+            ]
+            await update_rows(uow.session, _REPS, "id", rows)
             self._changed.clear()
-        if self._cursors:
-            await uow.session.execute(
-                update(Cursor).execution_options(synchronize_session=False),
-                [{"key": k, "position": p} for k, p in sorted(self._cursors.items())],
-            )
+
+    def changed_counts(self) -> list[tuple[str, int]]:
+        """(rep id, open leads) of the reps whose count changed, for a caller that writes
+        them itself (then `saved()`)."""
+        return [(i, self._reps[i].open_leads) for i in sorted(self._changed)]
+
+    def saved(self) -> None:
+        self._changed.clear()
 
     def _pool(self, target: Assign) -> list[RepState]:
         if target.team:
@@ -147,16 +178,55 @@ async def release_slot(uow: UnitOfWork, rep_id: str) -> None:
     )
 
 
-async def _locked_cursors(uow: UnitOfWork, keys: set[str]) -> dict[str, int]:
-    if not keys:
+async def _take_turns(uow: UnitOfWork, turns: Counter[str]) -> dict[str, int]:
+    """Move each cursor on by its number of turns (creating it at 0 first, whoever gets there
+    first); where each cursor stood before. The rows stay locked until the transaction ends,
+    so a concurrent batch takes the turns after these. (PostgreSQL: see `_LOAD_AT_ONCE`.)"""
+    if not turns:
         return {}
+    keys = sorted(turns)
     rows = await uow.session.execute(
-        select(Cursor.key, Cursor.position)
-        .where(Cursor.key.in_(keys))
-        .order_by(Cursor.key)
-        .with_for_update()
+        _advance_cursors(len(keys)),
+        {f"k{i}": k for i, k in enumerate(keys)} | {f"s{i}": turns[k] for i, k in enumerate(keys)},
     )
-    return {row.key: row.position for row in rows}
+    return {row.key: row.position - turns[row.key] for row in rows}
+
+
+@lru_cache(maxsize=16)
+def _advance_cursors(count: int) -> Executable:
+    """INSERT `count` cursors at their turns, or add the turns to those stored, RETURNING
+    where they are now."""
+    table: Any = Cursor.__table__
+    statement: Any = sqlite_insert(table).values(
+        [{"key": bindparam(f"k{i}"), "position": bindparam(f"s{i}")} for i in range(count)]
+    )
+    return statement.on_conflict_do_update(
+        index_elements=[table.c.key],
+        set_={"position": table.c.position + statement.excluded.position},
+    ).returning(table.c.key, table.c.position)
+
+
+_REPS: Any = Rep.__table__
+# The reps locked in id order, then the cursors moved on by their turns (created at 0 first,
+# whoever gets there first) RETURNING where they are now: UNION ALL reads its branches in
+# order, so the locks are taken in the same order as by the two statements on SQLite.
+_LOAD_AT_ONCE = text(
+    "WITH locked AS ("
+    " SELECT id, status, open_leads, cap, team_id FROM reps"
+    " WHERE id = ANY(CAST(:rep_ids AS text[])) OR team_id = ANY(CAST(:teams AS text[]))"
+    " ORDER BY id FOR UPDATE"
+    "), moved AS ("
+    " INSERT INTO round_robin_cursors (key, position)"
+    " SELECT * FROM unnest(CAST(:keys AS text[]), CAST(:steps AS integer[]))"
+    " ON CONFLICT (key) DO UPDATE"
+    " SET position = round_robin_cursors.position + excluded.position"
+    " RETURNING key, position"
+    ") "
+    "SELECT 'rep' AS kind, id, status, open_leads, cap, team_id, NULL::integer AS position"
+    " FROM locked "
+    "UNION ALL "
+    "SELECT 'cursor', key, NULL, NULL, NULL, NULL, position FROM moved"
+)
 
 
 def _named_reps(target: Assign) -> list[str]:

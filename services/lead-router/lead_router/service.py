@@ -15,7 +15,7 @@ from sqlalchemy import or_, select
 
 from lead_router import publishers, rules
 from lead_router.enrichment.facts import CompanyFacts
-from lead_router.models import Lead, LeadHistory
+from lead_router.models import AnyLead, Lead, LeadHistory, LeadRecord
 from lead_router.routing import Assignment, assign
 from lead_router.routing_rules import LeadFacts, RouteMatch
 from lead_router.schemas import LeadIn
@@ -32,7 +32,7 @@ UnitOfWorkFactory = Callable[[], AbstractAsyncContextManager[UnitOfWork]]
 
 @dataclass(frozen=True)
 class Intake:
-    lead: Lead
+    lead: AnyLead
     created: bool
 
 
@@ -40,7 +40,7 @@ class Intake:
 class NewLead:
     """A validated, enriched lead waiting for its transaction."""
 
-    lead: Lead
+    lead: LeadRecord
     scoped_key: str | None
     company_region: str | None
     enrichment_status: str
@@ -79,15 +79,26 @@ async def receive_lead(
 ) -> Intake:
     """Accept a lead once: a retry (same key, or same source + external id) gets the first."""
     scoped_key = rules.idempotency_scope(caller, idempotency_key) if idempotency_key else None
-    if scoped_key is not None or lead_in.external_id is not None:
-        # A retry is answered before the registry is asked again.
-        async with unit_of_work() as uow:
-            existing = await _find_replay(uow, lead_in, scoped_key)
+    replayable = scoped_key is not None or lead_in.external_id is not None
+    # A retry is answered before the registry is asked again. A registry that answers at once
+    # (offline) is simply asked again: the batch answers the retry (`intake._replays`), which
+    # spares every keyed lead a transaction of its own.
+    look_first = replayable and not context.enricher.answers_immediately
+    if look_first:
+        existing = await _replay_of(unit_of_work, lead_in, scoped_key)
         if existing is not None:
             return Intake(existing, created=False)
     try:
         received_at = rules.effective_received_at(lead_in.received_at, now=context.clock.now())
     except rules.FutureReceivedAt as exc:
+        # A retry of an accepted lead still gets the first result, whatever it says now.
+        existing = (
+            await _replay_of(unit_of_work, lead_in, scoped_key)
+            if replayable and not look_first
+            else None
+        )
+        if existing is not None:
+            return Intake(existing, created=False)
         raise invalid_field("received_at", str(exc), code="future") from exc
 
     # Outside any transaction: a slow registry must not hold database locks.
@@ -100,7 +111,7 @@ async def receive_lead(
     )
     place = locate(lead_in.city)
     company_key = normalize_company_name(lead_in.company_name)
-    lead = Lead(
+    lead = LeadRecord(
         id=lead_id,
         **lead_in.model_dump(exclude={"received_at"}),
         idempotency_key=scoped_key,
@@ -126,7 +137,7 @@ async def receive_lead(
     )
 
 
-def score_lead(lead: Lead, context: LeadRouterContext, *, now: Any) -> None:
+def score_lead(lead: AnyLead, context: LeadRouterContext, *, now: Any) -> None:
     scoring = context.rulebook.scoring
     assert scoring is not None
     card = scoring.score(
@@ -175,7 +186,7 @@ async def route_lead(
     )
 
 
-def facts_for_routing(lead: Lead) -> LeadFacts:
+def facts_for_routing(lead: AnyLead) -> LeadFacts:
     return LeadFacts(
         city=lead.city_name,
         province=lead.province,
@@ -189,7 +200,7 @@ def facts_for_routing(lead: Lead) -> LeadFacts:
 
 async def apply_decision(
     uow: UnitOfWork,
-    lead: Lead,
+    lead: AnyLead,
     match: RouteMatch,
     decision: Assignment,
     *,
@@ -197,8 +208,10 @@ async def apply_decision(
     by: str,
     previous_owner_id: str | None = None,
     announce_pool: bool = True,
+    history_rows: list[dict[str, Any]] | None = None,
 ) -> None:
-    """Record a routing decision on the lead, with its events and history."""
+    """Record a routing decision on the lead, with its events and history (added to the
+    session, or to `history_rows` when the caller inserts a batch's rows itself)."""
     lead.route = decision.trace
     lead.route_rule = match.rule.name if match.rule else None
     lead.owner_id, lead.team_id = decision.owner_id, decision.team_id
@@ -210,23 +223,30 @@ async def apply_decision(
                     lead, reason=decision.trace, previous_owner_id=previous_owner_id
                 )
             )
-        history(uow, lead, "pooled", by, route=decision.trace, rules_version=version)
+        _history(uow, lead, "pooled", by, history_rows, route=decision.trace, rules_version=version)
         return
     lead.status, lead.assigned_at = "routed", uow.now()
     await uow.publish(publishers.lead_routed(lead, previous_owner_id=previous_owner_id))
     await uow.publish(publishers.tell_owner(lead, title="新线索分配给您 (new lead)"))
-    history(
+    _history(
         uow,
         lead,
         "routed",
         by,
+        history_rows,
         owner_id=lead.owner_id,
         route=decision.trace,
         rules_version=version,
     )
 
 
-async def mark_duplicate(uow: UnitOfWork, lead: Lead, duplicate: Any) -> None:
+async def mark_duplicate(
+    uow: UnitOfWork,
+    lead: AnyLead,
+    duplicate: Any,
+    *,
+    history_rows: list[dict[str, Any]] | None = None,
+) -> None:
     """Linked to the first lead and its owner; never a second rep for the same customer."""
     lead.status = "duplicate"
     lead.duplicate_of = duplicate.lead_id
@@ -246,7 +266,22 @@ async def mark_duplicate(uow: UnitOfWork, lead: Lead, duplicate: Any) -> None:
         await uow.publish(
             publishers.tell_owner(lead, title="您的客户再次来询 (returning customer)")
         )
-    history(uow, lead, "duplicate", "system", duplicate_of=duplicate.lead_id, matched_on=how)
+    _history(
+        uow,
+        lead,
+        "duplicate",
+        "system",
+        history_rows,
+        duplicate_of=duplicate.lead_id,
+        matched_on=how,
+    )
+
+
+async def _replay_of(
+    unit_of_work: UnitOfWorkFactory, lead_in: LeadIn, scoped_key: str | None
+) -> Lead | None:
+    async with unit_of_work() as uow:
+        return await _find_replay(uow, lead_in, scoped_key)
 
 
 async def _find_replay(uow: UnitOfWork, lead_in: LeadIn, scoped_key: str | None) -> Lead | None:
@@ -272,8 +307,27 @@ async def _rescore(
         await uow.publish(publishers.lead_rescored(lead, previous=before))
 
 
-def history(uow: UnitOfWork, lead: Lead, kind: str, by: str, **detail: Any) -> None:
+def history(uow: UnitOfWork, lead: AnyLead, kind: str, by: str, **detail: Any) -> None:
     uow.session.add(LeadHistory(lead_id=lead.id, at=uow.now(), kind=kind, by=by, detail=detail))
+
+
+def history_row(lead: AnyLead, kind: str, by: str, *, at: Any, **detail: Any) -> dict[str, Any]:
+    """A `lead_history` row as a batch inserts it (the columns of `LeadHistory`, no `seq`)."""
+    return {"lead_id": lead.id, "at": at, "kind": kind, "by": by, "detail": detail}
+
+
+def _history(
+    uow: UnitOfWork,
+    lead: AnyLead,
+    kind: str,
+    by: str,
+    rows: list[dict[str, Any]] | None,
+    **detail: Any,
+) -> None:
+    if rows is None:
+        history(uow, lead, kind, by, **detail)
+    else:
+        rows.append(history_row(lead, kind, by, at=uow.now(), **detail))
 
 
 async def get_lead(

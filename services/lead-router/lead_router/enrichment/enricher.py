@@ -60,6 +60,11 @@ class Enricher:
         self._tasks: set[asyncio.Task[EnrichmentOutcome]] = set()
         self._closed = False
 
+    @property
+    def answers_immediately(self) -> bool:
+        """True when no look-up ever waits (the offline registry): asking again is free."""
+        return bool(getattr(self.provider, "answers_immediately", False))
+
     async def enrich(
         self,
         *,
@@ -72,7 +77,7 @@ class Enricher:
         if self._closed:
             return EnrichmentOutcome("failed", error="enricher is closed")
         lookup = _Lookup(lead_id)
-        if getattr(self.provider, "answers_immediately", False):
+        if self.answers_immediately:
             # No timer and no task: the offline provider never waits (intake's hot path).
             return await self._run(lookup, company_name, credit_code)
         budget = self.budget_s if budget_s is None else budget_s
