@@ -316,6 +316,7 @@ class _Sender:
                 delivery_id=delivery_id,
             )
         except Exception as exc:
+            self.limiter.finished(channel.type, channel.url)
             NOTIFICATIONS_SENT.labels(channel.type, "failed").inc()
             log.warning(
                 "notify.send_failed",
@@ -324,6 +325,7 @@ class _Sender:
                 error=f"{type(exc).__name__}: {exc}",
             )
             return exc
+        self.limiter.finished(channel.type, channel.url)
         NOTIFICATIONS_SENT.labels(channel.type, "sent").inc()
         log.info(
             "notify.sent",

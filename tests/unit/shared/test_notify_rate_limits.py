@@ -32,6 +32,21 @@ def test_a_robot_takes_its_quota_then_says_how_long_to_wait() -> None:
     assert limiter.reserve("wecom", "robot-a") == pytest.approx(59.0)
 
 
+def test_the_window_counts_from_when_a_slow_send_ended() -> None:
+    ticks = Ticks()
+    limiter = ChannelRateLimiter({"wecom": Rate(2, 2.0)}, clock=ticks)
+    assert limiter.reserve("wecom", "r") == 0.0
+    assert limiter.reserve("wecom", "r") == 0.0
+    ticks.now += 0.3  # the first connection took 0.3 s: the robot counted them about now
+    limiter.finished("wecom", "r")
+    limiter.finished("wecom", "r")
+    ticks.now += 1.8  # 2.1 s after booking, 1.8 s after the robot saw them
+    assert limiter.reserve("wecom", "r") == pytest.approx(0.2)
+    ticks.now += 0.2
+    assert limiter.reserve("wecom", "r") == 0.0
+    limiter.finished("unknown", "r")  # nothing booked for it: nothing happens
+
+
 def test_a_refused_reservation_is_not_counted_and_unlimited_types_always_pass() -> None:
     ticks = Ticks()
     limiter = ChannelRateLimiter({"dingtalk": Rate(1, 5.0)}, clock=ticks)
