@@ -30,11 +30,12 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from prometheus_client import Counter
 from pydantic import ValidationError
-from sqlalchemy import insert, select
 from sqlalchemy.exc import StatementError
 
+from salesrail.bus.processed import already_processed
 from salesrail.bus.tables import processed_events
 from salesrail.clock import Clock
+from salesrail.db.bulk import insert_columns
 from salesrail.db.errors import is_outage
 from salesrail.events.catalog import EventData, data_model_for
 from salesrail.events.envelope import Envelope
@@ -194,8 +195,7 @@ class _ConsumerRunner:
             return
         try:
             async with self.unit_of_work() as uow:
-                for _, envelope in ready:
-                    await self._apply(uow, envelope)
+                await self._apply_all(uow, [envelope for _, envelope in ready])
         except Exception:
             # Isolate the culprit: every message on its own.
             for message, envelope in ready:
@@ -238,20 +238,29 @@ class _ConsumerRunner:
         await message.ack()
 
     async def _apply(self, uow: UnitOfWork, envelope: Envelope) -> None:
+        await self._apply_all(uow, [envelope])
+
+    async def _apply_all(self, uow: UnitOfWork, envelopes: list[Envelope]) -> None:
+        """Handle, in order, the events this consumer has not applied before (copies within
+        the batch once), recording them as applied in the same transaction: two statements
+        for the whole batch, not two per event."""
         session = uow.session
-        already = await session.scalar(
-            select(processed_events.c.event_id).where(
-                processed_events.c.consumer == self.consumer.name,
-                processed_events.c.event_id == envelope.id,
-            )
-        )
-        if already is not None:
+        name = self.consumer.name
+        seen = await already_processed(session, name, {e.id for e in envelopes})
+        fresh: dict[str, Envelope] = {}
+        for envelope in envelopes:
+            if envelope.id not in seen:
+                fresh.setdefault(envelope.id, envelope)
+        if not fresh:
             return
-        await session.execute(
-            insert(processed_events).values(
-                consumer=self.consumer.name, event_id=envelope.id, processed_at=self.clock.now()
-            )
-        )
+        ids = list(fresh)
+        columns = {"consumer": [name] * len(ids), "event_id": ids}
+        now = [self.clock.now()] * len(ids)
+        await insert_columns(session, processed_events, {**columns, "processed_at": now})
+        for envelope in fresh.values():
+            await self._handle(uow, envelope)
+
+    async def _handle(self, uow: UnitOfWork, envelope: Envelope) -> None:
         route = self.consumer.route_for(envelope.type)
         if route is None:
             return  # not ours to act on; recorded so it is not looked at again
