@@ -130,6 +130,8 @@ class ServiceRuntime:
             max_payload=lambda: self.nc.max_payload if self.nc is not None else 0,
         )
         self.relay.start()
+        relay = self.relay
+        self.outbox.wake_others = lambda: not relay.leading
         self.housekeeping.start()
         if self.lifespan is not None:
             self.context = await self._exit_stack.enter_async_context(self.lifespan(self))

@@ -53,6 +53,9 @@ class Outbox:
     def __init__(self, *, source: str, clock: Clock) -> None:
         self.source = source
         self.clock = clock
+        # Whether a commit must notify the leading relay: not when this process's relay is
+        # the leader (its own commit hook wakes it); the runtime sets it once it has a relay.
+        self.wake_others: Callable[[], bool] = lambda: True
 
     async def stage(
         self,
@@ -89,8 +92,8 @@ class Outbox:
         if rows:
             await insert_rows(session, outbox, rows)
             session.info[_STAGED] = True
-            if is_postgresql(session):
-                # Delivered at commit, to the relay that leads (maybe another process).
+            if is_postgresql(session) and self.wake_others():
+                # Delivered at commit, to the relay that leads (another process).
                 await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": WAKE})
 
 
@@ -122,6 +125,11 @@ class OutboxRelay:
         self.published_total = 0
         self._leadership: AsyncConnection | None = None
         db.on_commit(self._after_commit)
+
+    @property
+    def leading(self) -> bool:
+        """This relay publishes its database's events (it holds the relay lock)."""
+        return self._leadership is not None
 
     def _after_commit(self, session: Session) -> None:
         if session.info.pop(_STAGED, False) and self._loop is not None:
