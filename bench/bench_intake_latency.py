@@ -2,7 +2,8 @@
 
 Same stack as ``intake`` (lead-router on its own NATS + PostgreSQL, the city rule). A JetStream
 ordered consumer on ``salesrail.lead.routed``, subscribed before the load, records when each
-lead's event arrives. An open-loop generator (asyncio + httpx, keep-alive) sends a new lead at
+lead's event arrives. An open-loop generator (asyncio streams, keep-alive connections:
+``bench.load.RawJsonClient``; httpx cost the generator a core at 200/s) sends a new lead at
 scheduled times, ``rate`` per second for ``seconds`` (not back-to-back: a slow answer does not
 delay the next send), and records per lead id (the 201 answer's ``id``) when its POST was sent.
 Only leads answered ``status: routed`` are expected on lead.routed (1 in 10 goes to the pool).
@@ -22,6 +23,7 @@ from typing import Any
 
 from bench import Context, Figure
 from bench.intake_stack import IntakeStack, lead_body
+from bench.load import RawJsonClient
 
 NAME = "intake_latency"
 REQUIRES: tuple[str, ...] = ()
@@ -57,9 +59,7 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(rank, len(ordered)) - 1]
 
 
-async def _open_loop(
-    client: Any, url: str, headers: dict[str, str], slot: int, rate: float, seconds: float
-) -> Phase:
+async def _open_loop(client: RawJsonClient, slot: int, rate: float, seconds: float) -> Phase:
     """Send lead n of ``slot`` at start + (n-1)/rate; each send is its own task."""
     phase = Phase()
     total = int(round(rate * seconds))
@@ -67,13 +67,13 @@ async def _open_loop(
 
     async def one(record: Sent, body: dict[str, Any]) -> None:
         try:
-            answer = await client.post(url, json=body, headers=headers)
+            status, answer = await asyncio.wait_for(client.post(body), REQUEST_TIMEOUT_S)
             record.answered = time.perf_counter()
-            if answer.status_code == 201:
-                data = answer.json()
+            if status == 201:
+                data = json.loads(answer)
                 record.lead_id, record.status = data.get("id"), data.get("status")
             else:
-                record.error = f"status {answer.status_code}"
+                record.error = f"status {status}"
         except Exception as exc:  # noqa: BLE001 - counted, reported
             record.error = type(exc).__name__
 
@@ -94,7 +94,6 @@ async def _open_loop(
 async def _measure(
     stack: IntakeStack, rate: float, seconds: float, warmup: float, grace: float
 ) -> dict[str, Any]:
-    import httpx
     import nats
 
     arrivals: dict[str, float] = {}
@@ -118,16 +117,14 @@ async def _measure(
     try:
         js = nc.jetstream()
         sub = await js.subscribe(SUBJECT, ordered_consumer=True, cb=on_routed)
-        limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
-        timeout = httpx.Timeout(REQUEST_TIMEOUT_S, pool=REQUEST_TIMEOUT_S)
-        url = stack.url("/v1/leads")
-        async with httpx.AsyncClient(limits=limits, timeout=timeout) as client:
+        client = RawJsonClient(stack.url("/v1/leads"), stack.submitter)
+        try:
             if warmup > 0:
-                w = await _open_loop(client, url, stack.submitter, WARMUP_SLOT, rate, warmup)
+                w = await _open_loop(client, WARMUP_SLOT, rate, warmup)
                 if w.tasks:
                     await asyncio.wait(w.tasks, timeout=REQUEST_TIMEOUT_S)
             t0 = time.perf_counter()
-            phase = await _open_loop(client, url, stack.submitter, MEASURED_SLOT, rate, seconds)
+            phase = await _open_loop(client, MEASURED_SLOT, rate, seconds)
             last_send = time.perf_counter()
             # Answers may take long when the service falls behind: bounded by the timeout.
             if phase.tasks:
@@ -147,6 +144,8 @@ async def _measure(
                     await asyncio.wait_for(arrived.wait(), timeout=remaining)
                 except TimeoutError:
                     break
+        finally:
+            await client.close()
         await sub.unsubscribe()
     finally:
         await nc.close()
@@ -212,7 +211,8 @@ def run(ctx: Context) -> list[Figure]:
     errors = ", ".join(f"{k}={v}" for k, v in sorted(m["errors"].items()))
     statuses = ", ".join(f"{k} {v}" for k, v in sorted(m["statuses"].items()))
     how = (
-        f"open loop {rate:g}/s for {seconds:g}s after {ctx.warmup:g}s warm-up, httpx keep-alive, "
+        f"open loop {rate:g}/s for {seconds:g}s after {ctx.warmup:g}s warm-up, "
+        "raw keep-alive client, "
         f"POST sent -> {SUBJECT} received (JetStream ordered consumer); "
         f"{len(lat)} of {m['routed']} routed leads"
     )
