@@ -19,7 +19,6 @@ from sqlalchemy import (
     ColumnElement,
     Table,
     and_,
-    bindparam,
     or_,
     select,
     text,
@@ -28,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from salesrail.db.bulk import insert_columns, is_postgresql, one_of
+from salesrail.db.bulk import insert_columns, is_postgresql, one_of, update_rows
 from salesrail.events.catalog import SlaAlertRetracted
 from salesrail.events.envelope import Envelope
 from salesrail.unit_of_work import UnitOfWork
@@ -48,6 +47,7 @@ EARLIEST = "sla.earliest_fire_at"
 _OWNER_EVENTS = {"lead.routed", "lead.claimed", "lead.reassigned", "lead.pooled"}
 # A lead in one of these stages is no longer open (a rep who owns none has no daily clock).
 CLOSED_STAGES = ("won", "lost")
+_ENTITY_KEY = ("entity_type", "entity_id")
 _CHUNK = 500  # rows per multi-row statement (SQLite allows 32 766 parameters)
 CLOCK_FIELDS = [f.name for f in dataclasses.fields(rules.Clock) if f.name not in {"id", "dirty"}]
 _MUTABLE = [
@@ -350,19 +350,15 @@ async def _record_stages(
             continue  # an older stage change arriving late changes nothing
         row.update(stage=change.stage, stage_since=change.at)
         changed[change.key] = row
-    if changed:
-        await session.execute(
-            update(entities)
-            .where(
-                entities.c.entity_type == bindparam("k_type"),
-                entities.c.entity_id == bindparam("k_id"),
-            )
-            .values(stage=bindparam("stage"), stage_since=bindparam("stage_since")),
-            [
-                {"k_type": t, "k_id": i, "stage": r["stage"], "stage_since": r["stage_since"]}
-                for (t, i), r in changed.items()
-            ],
-        )
+    await update_rows(
+        session,
+        entities,
+        _ENTITY_KEY,
+        [
+            {"entity_type": t, "entity_id": i, "stage": r["stage"], "stage_since": r["stage_since"]}
+            for (t, i), r in changed.items()
+        ],
+    )
 
 
 async def _lock_entities(session: AsyncSession, keys: list[EntityKey]) -> dict[EntityKey, Any]:
@@ -397,29 +393,21 @@ async def _record_owners(
             continue  # an older ownership event arriving late changes nothing
         row.update(owner_id=change.owner_id, team_id=change.team_id, owner_since=change.at)
         changed[change.key] = row
-    if changed:
-        await session.execute(
-            update(entities)
-            .where(
-                entities.c.entity_type == bindparam("k_type"),
-                entities.c.entity_id == bindparam("k_id"),
-            )
-            .values(
-                owner_id=bindparam("owner_id"),
-                team_id=bindparam("team_id"),
-                owner_since=bindparam("owner_since"),
-            ),
-            [
-                {
-                    "k_type": t,
-                    "k_id": i,
-                    "owner_id": r["owner_id"],
-                    "team_id": r["team_id"],
-                    "owner_since": r["owner_since"],
-                }
-                for (t, i), r in changed.items()
-            ],
-        )
+    await update_rows(
+        session,
+        entities,
+        _ENTITY_KEY,
+        [
+            {
+                "entity_type": t,
+                "entity_id": i,
+                "owner_id": r["owner_id"],
+                "team_id": r["team_id"],
+                "owner_since": r["owner_since"],
+            }
+            for (t, i), r in changed.items()
+        ],
+    )
 
 
 async def _current_clocks(
@@ -462,13 +450,12 @@ async def _write(
     for chunk in _chunks(new):
         columns = {name: [getattr(c, name) for c in chunk] for name in CLOCK_FIELDS}
         await insert_columns(session, clocks, {**columns, "created_at": [now] * len(chunk)})
-    if changed:
-        await session.execute(
-            update(clocks)
-            .where(clocks.c.id == bindparam("k_id"))
-            .values({name: bindparam(name) for name in _MUTABLE}),
-            [{"k_id": c.id, **{n: getattr(c, n) for n in _MUTABLE}} for c in changed],
-        )
+    await update_rows(
+        session,
+        clocks,
+        "id",
+        [{"id": c.id, **{n: getattr(c, n) for n in _MUTABLE}} for c in changed],
+    )
 
 
 async def _retract(uow: UnitOfWork, retraction: rules.Retraction) -> None:

@@ -85,33 +85,37 @@ async def insert_columns(
 
 
 async def update_rows(
-    session: AsyncSession, table: Table, key: str, rows: Sequence[Mapping[str, Any]]
+    session: AsyncSession,
+    table: Table,
+    key: str | tuple[str, ...],
+    rows: Sequence[Mapping[str, Any]],
 ) -> None:
-    """UPDATE each row of `table` whose `key` column equals a row's `key` with the rest of
-    that row's values (all rows with the same keys); one statement on PostgreSQL."""
+    """UPDATE each row of `table` whose `key` column(s) equal a row's with the rest of that
+    row's values (all rows with the same keys); one statement on PostgreSQL."""
     if not rows:
         return
+    keys = (key,) if isinstance(key, str) else key
     names = tuple(rows[0])
     if is_postgresql(session):
-        statement = _unnest_update(table, key, names)
+        statement = _unnest_update(table, keys, names)
         values = {_param(n): _values(table, n, [row[n] for row in rows]) for n in names}
         await session.execute(statement, values)
         return
     plain = (
         update(table)
-        .where(table.c[key] == bindparam(_param(key)))
-        .values({n: bindparam(_param(n)) for n in names if n != key})
+        .where(*(table.c[k] == bindparam(_param(k)) for k in keys))
+        .values({n: bindparam(_param(n)) for n in names if n not in keys})
     )
     await session.execute(plain, [{_param(n): row[n] for n in names} for row in rows])
 
 
 @lru_cache(maxsize=256)
-def _unnest_update(table: Table, key: str, names: tuple[str, ...]) -> Executable:
+def _unnest_update(table: Table, keys: tuple[str, ...], names: tuple[str, ...]) -> Executable:
     given = select(*_arrays(table, names)).subquery("given")
     return (
         update(table)
-        .where(table.c[key] == given.c[key])
-        .values({n: given.c[n] for n in names if n != key})
+        .where(*(table.c[k] == given.c[k] for k in keys))
+        .values({n: given.c[n] for n in names if n not in keys})
     )
 
 

@@ -23,6 +23,13 @@ things = Table(
     Column("note", String(32), nullable=True),
     Column("doc", JsonDoc, nullable=True),
 )
+pairs = Table(
+    "bulk_pairs",
+    metadata,
+    Column("kind", String(16), primary_key=True),
+    Column("name", String(32), primary_key=True),
+    Column("size", Integer),
+)
 # Like the outbox: the order of an autoincrement key is the order events were staged in.
 queue = Table(
     "bulk_queue",
@@ -187,3 +194,21 @@ async def test_an_over_long_string_is_refused_never_cut(db: Database) -> None:
         postgresql = is_postgresql(session)
     # PostgreSQL refuses it; SQLite does not enforce lengths and keeps it whole.
     assert stored == ([] if postgresql else [long_name])
+
+
+async def test_update_rows_by_a_key_of_two_columns(db: Database) -> None:
+    async with db.transaction() as session:
+        await insert_rows(
+            session,
+            pairs,
+            [{"kind": k, "name": n, "size": 0} for k in ("lead", "rep") for n in ("a", "b")],
+        )
+        await update_rows(
+            session,
+            pairs,
+            ("kind", "name"),
+            [{"kind": "lead", "name": "b", "size": 2}, {"kind": "rep", "name": "a", "size": 3}],
+        )
+    async with db.transaction() as session:
+        sizes = {(r.kind, r.name): r.size for r in (await session.execute(select(pairs))).all()}
+    assert sizes == {("lead", "a"): 0, ("lead", "b"): 2, ("rep", "a"): 3, ("rep", "b"): 0}
