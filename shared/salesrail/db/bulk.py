@@ -69,6 +69,9 @@ async def insert_columns(
     names = tuple(columns)
     if not names or not columns[names[0]]:
         return []
+    if len({len(values) for values in columns.values()}) > 1:
+        # unnest() would pad the shorter arrays with NULLs instead of failing
+        raise ValueError(f"columns of different lengths for {table.name}")
     if is_postgresql(session):
         statement = _unnest_insert(table, names, skip_existing, returning)
         values = {_param(n): _values(table, n, columns[n]) for n in names}

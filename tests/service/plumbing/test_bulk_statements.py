@@ -212,3 +212,13 @@ async def test_update_rows_by_a_key_of_two_columns(db: Database) -> None:
     async with db.transaction() as session:
         sizes = {(r.kind, r.name): r.size for r in (await session.execute(select(pairs))).all()}
     assert sizes == {("lead", "a"): 0, ("lead", "b"): 2, ("rep", "a"): 3, ("rep", "b"): 0}
+
+
+async def test_columns_of_different_lengths_are_refused(db: Database) -> None:
+    with pytest.raises(ValueError, match="different lengths"):
+        async with db.transaction() as session:
+            await insert_columns(
+                session, things, {"name": ["x", "y"], "size": [1], "seen_at": [datetime.now(UTC)]}
+            )
+    async with db.transaction() as session:
+        assert (await session.execute(select(things))).all() == []
