@@ -13,9 +13,7 @@ from nats.aio.msg import Msg
 from pydantic import ValidationError
 
 from salesrail.bus.consumer import EventConsumer
-from salesrail.bus.processed import already_processed
-from salesrail.bus.tables import processed_events
-from salesrail.db.bulk import insert_columns
+from salesrail.bus.processed import record_fresh
 from salesrail.events.envelope import Envelope
 from salesrail.events.streams import ACTIVITY_STREAM, COLLAB_STREAM, LEAD_STREAM, StreamSpec
 from salesrail.unit_of_work import UnitOfWork
@@ -35,7 +33,7 @@ class ClockConsumer(EventConsumer):
             return
         try:
             async with runner.unit_of_work() as uow:
-                fresh = await _not_seen(uow, self.name, envelopes)
+                fresh = await record_fresh(uow.session, self.name, envelopes, now=uow.now())
                 await service.apply_events(uow, uow.context.book, fresh)
         except Exception:
             await runner.process(messages)
@@ -46,22 +44,6 @@ class ClockConsumer(EventConsumer):
 
 async def _apply_one(uow: UnitOfWork, envelope: Envelope, _data: Any) -> None:
     await service.apply_events(uow, uow.context.book, [envelope])
-
-
-async def _not_seen(uow: UnitOfWork, consumer: str, envelopes: list[Envelope]) -> list[Envelope]:
-    """Drop events this consumer already applied (and copies within the batch); record the
-    rest as applied, in this same transaction."""
-    seen = await already_processed(uow.session, consumer, {e.id for e in envelopes})
-    fresh: dict[str, Envelope] = {}
-    for envelope in envelopes:
-        if envelope.id not in seen and envelope.id not in fresh:
-            fresh[envelope.id] = envelope
-    if fresh:
-        ids = list(fresh)
-        columns = {"consumer": [consumer] * len(ids), "event_id": ids}
-        now = [uow.now()] * len(ids)
-        await insert_columns(uow.session, processed_events, {**columns, "processed_at": now})
-    return list(fresh.values())
 
 
 leads = ClockConsumer(

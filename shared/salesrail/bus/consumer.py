@@ -32,10 +32,8 @@ from prometheus_client import Counter
 from pydantic import ValidationError
 from sqlalchemy.exc import StatementError
 
-from salesrail.bus.processed import already_processed
-from salesrail.bus.tables import processed_events
+from salesrail.bus.processed import record_fresh
 from salesrail.clock import Clock
-from salesrail.db.bulk import insert_columns
 from salesrail.db.errors import is_outage
 from salesrail.events.catalog import EventData, data_model_for
 from salesrail.events.envelope import Envelope
@@ -241,23 +239,10 @@ class _ConsumerRunner:
         await self._apply_all(uow, [envelope])
 
     async def _apply_all(self, uow: UnitOfWork, envelopes: list[Envelope]) -> None:
-        """Handle, in order, the events this consumer has not applied before (copies within
-        the batch once), recording them as applied in the same transaction: two statements
-        for the whole batch, not two per event."""
-        session = uow.session
-        name = self.consumer.name
-        seen = await already_processed(session, name, {e.id for e in envelopes})
-        fresh: dict[str, Envelope] = {}
-        for envelope in envelopes:
-            if envelope.id not in seen:
-                fresh.setdefault(envelope.id, envelope)
-        if not fresh:
-            return
-        ids = list(fresh)
-        columns = {"consumer": [name] * len(ids), "event_id": ids}
-        now = [self.clock.now()] * len(ids)
-        await insert_columns(session, processed_events, {**columns, "processed_at": now})
-        for envelope in fresh.values():
+        """Handle, in order, the events this consumer has not applied before, recording them
+        as applied in the same transaction."""
+        name, now = self.consumer.name, self.clock.now()
+        for envelope in await record_fresh(uow.session, name, envelopes, now=now):
             await self._handle(uow, envelope)
 
     async def _handle(self, uow: UnitOfWork, envelope: Envelope) -> None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
+from datetime import datetime
 
 from sqlalchemy import String, bindparam, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesrail.bus.tables import processed_events
+from salesrail.db.bulk import insert_columns
+from salesrail.events.envelope import Envelope
 
 
 async def already_processed(
@@ -40,3 +43,22 @@ async def already_processed(
             processed_events.c.event_id.in_(list(event_ids)),
         )
     return set((await session.execute(query)).scalars())
+
+
+async def record_fresh(
+    session: AsyncSession, consumer: str, envelopes: Sequence[Envelope], *, now: datetime
+) -> list[Envelope]:
+    """The events `consumer` has not applied before, in order (a copy within the batch once),
+    recorded as applied in this same transaction: two statements whatever the batch size."""
+    seen = await already_processed(session, consumer, {e.id for e in envelopes})
+    fresh: dict[str, Envelope] = {}
+    for envelope in envelopes:
+        if envelope.id not in seen:
+            fresh.setdefault(envelope.id, envelope)
+    if fresh:
+        ids = list(fresh)
+        columns = {"consumer": [consumer] * len(ids), "event_id": ids}
+        await insert_columns(
+            session, processed_events, {**columns, "processed_at": [now] * len(ids)}
+        )
+    return list(fresh.values())
