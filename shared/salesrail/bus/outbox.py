@@ -124,6 +124,8 @@ class OutboxRelay:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.published_total = 0
         self._leadership: AsyncConnection | None = None
+        # Published, confirmed by the server, not yet marked sent (the next flush marks them).
+        self._published: list[int] = []
         db.on_commit(self._after_commit)
 
     @property
@@ -150,7 +152,9 @@ class OutboxRelay:
         backoff = self.poll_interval_s
         while True:
             try:
-                while await self.flush() == self.batch_size:
+                # Until a flush finds nothing: it also marks what the one before published, so
+                # under load one transaction per batch both marks the last and reads the next.
+                while await self.flush():
                     pass
                 backoff = self.poll_interval_s
             except Exception as exc:  # broker or database away: keep the rows, try again later
@@ -167,24 +171,29 @@ class OutboxRelay:
             self._wake.clear()
 
     async def flush(self) -> int:
-        """Publish one batch of unsent events in order; returns how many were published.
+        """Mark what the last flush published as sent, then publish the next batch of unsent
+        events in order; returns how many it published.
 
         No transaction is open while waiting for NATS (SQLite would hold its only write lock):
-        read, publish, then mark. A crash between publish and mark re-sends the batch, which
-        JetStream drops as duplicates. On PostgreSQL one relay per database publishes (the
-        leader, by advisory lock), so replicas cannot interleave and break the order.
+        read, publish, and mark in the next flush's transaction (`_run` flushes until one finds
+        nothing). A crash between publish and mark re-sends the batch, which JetStream drops as
+        duplicates. On PostgreSQL one relay per database publishes (the leader, by advisory
+        lock), so replicas cannot interleave and break the order.
         """
         if not await self._lead():
             return 0
-        async with self.db.transaction() as session:
+        # Core, not an ORM session: the relay reads and writes plain rows.
+        async with self.db.engine.begin() as connection:
+            marked = await self._mark_sent(connection)
             rows = (
-                await session.execute(
+                await connection.execute(
                     select(outbox.c.seq, outbox.c.event_id, outbox.c.subject, outbox.c.payload)
                     .where(outbox.c.sent_at.is_(None), outbox.c.attempts < PARKED)
                     .order_by(outbox.c.seq)
                     .limit(self.batch_size)
                 )
             ).all()
+        self._published = self._published[marked:]  # committed: those are marked for good
         if not rows:
             return 0
         rows = await self._park_unpublishable(rows)
@@ -199,18 +208,26 @@ class OutboxRelay:
         ]
         await asyncio.wait_for(asyncio.gather(*futures), timeout=self.publish_timeout_s)
         crash_point("relay.after_publish")
-        async with self.db.transaction() as session:
-            await session.execute(
-                update(outbox)
-                .where(
-                    one_of(
-                        outbox.c.seq, [row.seq for row in rows], postgresql=is_postgresql(session)
-                    )
-                )
-                .values(sent_at=self.clock.now())
-            )
+        self._published += [row.seq for row in rows]
         self.published_total += len(rows)
         return len(rows)
+
+    async def _mark_sent(self, connection: AsyncConnection) -> int:
+        """Mark what the server confirmed as sent; how many (forgotten once committed)."""
+        if not self._published:
+            return 0
+        await connection.execute(
+            update(outbox)
+            .where(
+                one_of(
+                    outbox.c.seq,
+                    self._published,
+                    postgresql=connection.dialect.name == "postgresql",
+                )
+            )
+            .values(sent_at=self.clock.now())
+        )
+        return len(self._published)
 
     async def _park_unpublishable(self, rows: list[Any]) -> list[Any]:
         """Set aside events the server would refuse for ever (too large), so they cannot
