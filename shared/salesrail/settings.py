@@ -51,6 +51,10 @@ class ServiceSettings(BaseSettings):
 
     log_level: str = "INFO"
     log_json: bool = True
+    # FastAPI's native OpenTelemetry (traces, metrics, logs to the providers configured in the
+    # process). Off by default: /metrics serves Prometheus, and with telemetry on every request
+    # looks the providers up (and reads the environment) even when none is configured.
+    opentelemetry: bool = False
 
     # Events: the relay re-sends what it could not confirm; JetStream drops copies seen within
     # the duplicate window, which must outlast the relay's retry horizon.
