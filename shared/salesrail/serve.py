@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -34,12 +36,37 @@ class _Server(uvicorn.Server):
 WORKER_APP_ENV = "SALESRAIL__WORKER_APP"
 
 
+def settle_heap() -> None:
+    """Keep what start-up built out of every later garbage collection.
+
+    A started service holds some 400 k objects (rules, schemas, region data, the ORM's
+    registries) that live as long as the process. Each full collection walked them all: a
+    130-150 ms pause every few seconds under load, in the middle of requests. Frozen, the
+    collector only looks at what requests create (a pause of ~10 ms at most)."""
+    gc.collect()
+    gc.freeze()
+
+
+def _settling_heap_after_start(app: FastAPI) -> FastAPI:
+    """`settle_heap` once the app's lifespan has started it (in each worker process)."""
+    starting = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(lifespan_app: Any) -> AsyncIterator[Any]:
+        async with starting(lifespan_app) as state:
+            settle_heap()
+            yield state
+
+    app.router.lifespan_context = lifespan
+    return app
+
+
 def serve(app: FastAPI, settings: ServiceSettings) -> None:
     configure_logging(
         service=settings.service_name, level=settings.log_level, json=settings.log_json
     )
     config = uvicorn.Config(
-        app,
+        _settling_heap_after_start(app),
         host=settings.host,
         port=settings.port,
         log_config=None,
@@ -82,4 +109,4 @@ def worker_app() -> FastAPI:
     configure_logging(
         service=settings.service_name, level=settings.log_level, json=settings.log_json
     )
-    return app
+    return _settling_heap_after_start(app)
