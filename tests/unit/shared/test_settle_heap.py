@@ -1,4 +1,5 @@
-"""A served app's start-up objects are kept out of later garbage collections."""
+"""A served app's start-up objects are kept out of later garbage collections, which come
+less often."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from salesrail.serve import _settling_heap_after_start
+from salesrail.serve import YOUNG_COLLECTION_THRESHOLD, _settling_heap_after_start
 
 
 async def test_what_start_up_built_is_frozen_once_the_lifespan_has_started() -> None:
     seen: dict[str, int] = {}
+    thresholds = gc.get_threshold()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -23,8 +25,11 @@ async def test_what_start_up_built_is_frozen_once_the_lifespan_has_started() -> 
     try:
         async with app.router.lifespan_context(app):
             seen["frozen_once_started"] = gc.get_freeze_count()
-    finally:
-        gc.unfreeze()  # the rest of the test session collects as usual
+            seen["young_threshold"] = gc.get_threshold()[0]
+    finally:  # the rest of the test session collects as usual
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
 
     assert seen["frozen_during_start"] == 0
     assert seen["frozen_once_started"] > 10_000  # the interpreter, FastAPI, this test's app
+    assert seen["young_threshold"] == YOUNG_COLLECTION_THRESHOLD > thresholds[0]
