@@ -15,6 +15,7 @@ from salesrail.asyncapi import asyncapi_document
 from salesrail.auth.dependency import SECURITY_SCHEMES, authenticate
 from salesrail.clock import Clock, system_clock
 from salesrail.events.catalog import EventData
+from salesrail.http.json_body import document_json_bodies
 from salesrail.http.middleware import RequestContextMiddleware
 from salesrail.http.problems import install_problem_handlers
 from salesrail.runtime import Consumers, ServiceLifespan, ServiceRuntime
@@ -68,19 +69,21 @@ def create_service_app(
     app.include_router(_asyncapi_router(runtime, title, description, version, publishes))
     for router in routers:
         app.include_router(router, prefix="/v1", dependencies=[Depends(authenticate)])
-    _document_security(app)
+    _document_by_hand(app, routers)
     return app
 
 
-def _document_security(app: FastAPI) -> None:
-    """Every `/v1/` operation takes an API key or a bearer JWT: say so in the OpenAPI document
-    (`authenticate` reads the headers itself, so FastAPI cannot infer it)."""
+def _document_by_hand(app: FastAPI, routers: Sequence[APIRouter]) -> None:
+    """What FastAPI cannot infer for the OpenAPI document: every `/v1/` operation takes an API
+    key or a bearer JWT (`authenticate` reads the headers itself), and the models of the bodies
+    that routes read themselves (`salesrail.http.json_body`)."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
             return app.openapi_schema
         schema = generate()
+        document_json_bodies(schema, routers)
         schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
         for path, operations in schema.get("paths", {}).items():
             if path.startswith("/v1/"):
