@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from lead_router import access, directory, importing, pool, service
 from lead_router.context import LeadRouterContext
@@ -31,15 +31,13 @@ from lead_router.schemas import (
 )
 from salesrail.auth import Principal, Role, require_roles
 from salesrail.http.app import runtime_of
+from salesrail.http.json_body import DocumentedHeader, JsonBody
 from salesrail.http.problems import ProblemError
 from salesrail.runtime import ServiceRuntime
 from salesrail.unit_of_work import UnitOfWork
 
 router = APIRouter()
 
-Submitter = Annotated[
-    Principal, Depends(require_roles(Role.INTEGRATION, Role.OPS, Role.SUPERVISOR, Role.REP))
-]
 Reader = Annotated[
     Principal, Depends(require_roles(Role.REP, Role.SUPERVISOR, Role.OPS, Role.INTEGRATION))
 ]
@@ -81,6 +79,20 @@ def _present(lead: Lead, *, full_phone: bool, history: list[LeadHistory] | None 
 # --- leads -------------------------------------------------------------------------------
 
 
+# The busiest route reads its body itself (see salesrail.http.json_body).
+_LEAD_BODY = JsonBody(
+    LeadIn,
+    headers=[
+        DocumentedHeader(
+            "Idempotency-Key",
+            "The sender's own key for this lead: sent again, it answers the first result (200) "
+            "and stores nothing new",
+        )
+    ],
+)
+_may_submit = require_roles(Role.INTEGRATION, Role.OPS, Role.SUPERVISOR, Role.REP)
+
+
 @router.post(
     "/leads",
     response_model=LeadOut,
@@ -88,19 +100,18 @@ def _present(lead: Lead, *, full_phone: bool, history: list[LeadHistory] | None 
     responses={200: {"model": LeadOut, "description": "A replay: the first result, nothing new"}},
     summary="Submit a lead (idempotent)",
     tags=["leads"],
+    openapi_extra=_LEAD_BODY.openapi(),
 )
-async def submit_lead(
-    lead_in: LeadIn,
-    request: Request,
-    caller: Submitter,
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
-) -> Response:
+@_LEAD_BODY.documents
+async def submit_lead(request: Request) -> Response:
+    caller = await _may_submit(request)
+    lead_in = await _LEAD_BODY.read(request)
     intake = await service.receive_lead(
         unit_of_work=_runtime(request).unit_of_work,
         context=_context(request),
         lead_in=lead_in,
         caller=caller.subject,
-        idempotency_key=idempotency_key,
+        idempotency_key=_LEAD_BODY.header(request, "Idempotency-Key"),
     )
     # The sender sent the number itself; it sees it back as sent (normalised). The answer is
     # serialised here, once: `response_model` still documents it (and checks every other route).

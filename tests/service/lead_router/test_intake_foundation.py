@@ -160,6 +160,40 @@ async def test_bad_input_is_a_problem_naming_each_field_and_stores_nothing(app):
     assert malformed.json()["errors"][0]["field"] == "body"
 
 
+async def test_an_over_long_idempotency_key_is_refused_naming_the_header(app):  # type: ignore[no-untyped-def]
+    async with running(app) as client:
+        headers = await api_key(app, Role.INTEGRATION)
+        answer = await client.post(
+            "/v1/leads", json=lead_body(), headers={**headers, "Idempotency-Key": "k" * 201}
+        )
+        empty = await client.post("/v1/leads", json=lead_body(), headers=headers)
+    assert answer.status_code == 422
+    assert answer.json()["errors"] == [
+        {
+            "field": "Idempotency-Key",
+            "in": "header",
+            "message": "String should have at most 200 characters",
+            "code": "string_too_long",
+        }
+    ]
+    assert empty.status_code == 201, empty.text  # the refused one stored nothing in between
+
+
+async def test_the_openapi_document_describes_the_lead_body_and_its_header(app):  # type: ignore[no-untyped-def]
+    async with running(app) as client:
+        document = (await client.get("/openapi.json")).json()
+    submit = document["paths"]["/v1/leads"]["post"]
+    body = submit["requestBody"]["content"]["application/json"]["schema"]
+    assert body == {"$ref": "#/components/schemas/LeadIn"}
+    lead_in = document["components"]["schemas"]["LeadIn"]
+    assert {"source", "company_name", "phone", "city", "category"} <= set(lead_in["required"])
+    assert lead_in["additionalProperties"] is False  # no mass assignment
+    assert "owner_id" not in lead_in["properties"]
+    assert [(p["name"], p["in"]) for p in submit["parameters"]] == [("Idempotency-Key", "header")]
+    assert submit["security"] == [{"ApiKey": []}, {"Bearer": []}]
+    assert set(submit["responses"]) >= {"200", "201"}
+
+
 async def test_v1_routes_need_a_key_or_a_token(app):  # type: ignore[no-untyped-def]
     async with running(app) as client:
         missing = await client.post("/v1/leads", json=lead_body())
