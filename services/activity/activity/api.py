@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from activity import capture, rules, service
 from activity.context import activity_context, context_of
@@ -20,6 +20,7 @@ from activity.schemas import (
 from salesrail.auth import Principal, Role, require_roles
 from salesrail.http.app import runtime_of
 from salesrail.http.cursors import decode_cursor
+from salesrail.http.json_body import DocumentedHeader, JsonBody
 from salesrail.http.problems import ProblemError
 
 router = APIRouter(lifespan=activity_context)
@@ -33,7 +34,20 @@ Reader = Annotated[
     ),
 ]
 # Who may act on a lead (and admin); which leads is decided per lead (rules.may_act).
-Actor = Annotated[Principal, Depends(require_roles(Role.REP, Role.SUPERVISOR))]
+_may_act = require_roles(Role.REP, Role.SUPERVISOR)
+Actor = Annotated[Principal, Depends(_may_act)]
+# The busiest route reads its body itself (see salesrail.http.json_body).
+_ACTIVITY_BODY = JsonBody(
+    ActivityIn,
+    headers=[
+        DocumentedHeader(
+            "Idempotency-Key",
+            "The caller's own key for this activity: sent again with the same request, "
+            "answers the first result (200) and stores nothing new",
+            min_length=1,
+        )
+    ],
+)
 
 _PROBLEMS: dict[int | str, dict[str, Any]] = {
     403: {"description": "The caller's role may not do this (e.g. override)"},
@@ -71,36 +85,23 @@ async def read_stage(lead_id: str, request: Request, caller: Reader) -> LeadStag
         },
     },
     tags=["activities"],
+    openapi_extra=_ACTIVITY_BODY.openapi(),
 )
-async def log_activity(
-    body: ActivityIn,
-    request: Request,
-    response: Response,
-    caller: Actor,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            min_length=1,
-            max_length=200,
-            description="The caller's own key for this activity: sent again with the same "
-            "request, answers the first result (200) and stores nothing new",
-        ),
-    ] = None,
-) -> ActivityOut:
+@_ACTIVITY_BODY.documents
+async def log_activity(request: Request) -> Response:
+    caller = await _may_act(request)
+    body = await _ACTIVITY_BODY.read(request)
     context = context_of(request)
     submission = capture.prepare(
         body,
         caller,
         requirements=context.rulebook.requirements,
         now=runtime_of(request).clock.now(),
-        idempotency_key=idempotency_key,
+        idempotency_key=_ACTIVITY_BODY.header(request, "Idempotency-Key"),
     )
     logged = await context.capture.log(submission)
-    if not logged.created:
-        response.status_code = 200
     row = logged.row
-    return ActivityOut(
+    answer = ActivityOut(
         id=row["activity_id"],
         lead_id=row["lead_id"],
         rep_id=row["rep_id"],
@@ -119,6 +120,12 @@ async def log_activity(
         key_people_covered=logged.key_people_covered,
         proposal_completion=logged.proposal_completion,
         first_contact=logged.first_contact,
+    )
+    # Serialised once, here: `response_model` documents it.
+    return Response(
+        answer.model_dump_json(),
+        status_code=201 if logged.created else 200,
+        media_type="application/json",
     )
 
 

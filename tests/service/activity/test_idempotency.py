@@ -432,3 +432,33 @@ async def test_every_activity_without_a_key_is_stored_as_before(
     assert keys == 0
     assert len(await activities_on(app, lead_id)) == 3
     assert len(events) == 3
+
+
+async def test_an_empty_or_over_long_key_is_refused_naming_the_header(
+    app: FastAPI, nats_url: str
+) -> None:
+    async with running(app) as client:
+        lead_id = await lead_of(client, nats_url)
+        body = activity(lead_id, "note", summary="hi")
+        empty = await client.post("/v1/activities", json=body, headers=keyed(rep(), ""))
+        long = await client.post("/v1/activities", json=body, headers=keyed(rep(), "k" * 201))
+    for refused, code in ((empty, "string_too_short"), (long, "string_too_long")):
+        assert refused.status_code == 422, refused.text
+        assert fields_of(refused) == ["Idempotency-Key"]
+        assert refused.json()["errors"][0]["in"] == "header"
+        assert refused.json()["errors"][0]["code"] == code
+    assert await activities_on(app, lead_id) == []
+
+
+async def test_the_openapi_document_describes_the_activity_body_and_its_key(app: FastAPI) -> None:
+    async with running(app) as client:
+        document = (await client.get("/openapi.json")).json()
+    log = document["paths"]["/v1/activities"]["post"]
+    body = log["requestBody"]["content"]["application/json"]["schema"]
+    assert body == {"$ref": "#/components/schemas/ActivityIn"}
+    schemas = document["components"]["schemas"]
+    assert {"lead_id", "rep_id", "type", "occurred_at"} <= set(schemas["ActivityIn"]["required"])
+    assert {"checklist", "party_name", "attachments"} <= set(schemas["ActivityIn"]["properties"])
+    key = log["parameters"][0]
+    assert (key["name"], key["in"], key["schema"]["minLength"]) == ("Idempotency-Key", "header", 1)
+    assert set(log["responses"]) >= {"200", "201", "404", "422"}
