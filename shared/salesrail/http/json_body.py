@@ -46,6 +46,18 @@ class JsonBody(Generic[Model]):
     headers: Sequence[DocumentedHeader] = field(default_factory=tuple)
 
     async def read(self, request: Request) -> Model:
+        media_type = request.headers.get("content-type", "application/json")
+        if not _is_json(media_type):  # as FastAPI: only JSON is parsed as JSON
+            raise RequestValidationError(
+                [
+                    {
+                        "type": "json_type",
+                        "loc": ("body",),
+                        "msg": f"the body must be JSON (Content-Type: application/json), "
+                        f"not {media_type.split(';')[0].strip()}",
+                    }
+                ]
+            )
         raw = await request.body()
         try:
             return self.model.model_validate_json(raw)
@@ -105,6 +117,13 @@ class JsonBody(Generic[Model]):
                 for h in self.headers
             ]
         return extra
+
+
+def _is_json(media_type: str) -> bool:
+    main = media_type.split(";", 1)[0].strip().lower()
+    return main == "application/json" or (
+        main.startswith("application/") and main.endswith("+json")
+    )
 
 
 def document_json_bodies(schema: dict[str, Any], routers: Sequence[APIRouter]) -> None:

@@ -88,3 +88,15 @@ def test_the_models_and_their_nested_models_go_into_the_openapi_components() -> 
     assert BODY.openapi()["requestBody"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/Order"
     }
+
+
+async def test_a_body_sent_as_another_media_type_is_refused_naming_the_body() -> None:
+    answer = await post(content=b'{"quantity": 1}', headers={"content-type": "text/plain"})
+    assert answer.status_code == 422
+    assert [e["field"] for e in answer.json()["errors"]] == ["body"]
+    assert "application/json" in answer.json()["errors"][0]["message"]
+    problem_json = await post(
+        json={"quantity": 2, "ship_to": {"city": "宁波"}},
+        headers={"content-type": "application/merge-patch+json; charset=utf-8"},
+    )
+    assert problem_json.status_code == 200, problem_json.text
