@@ -97,7 +97,13 @@ _may_submit = require_roles(Role.INTEGRATION, Role.OPS, Role.SUPERVISOR, Role.RE
     "/leads",
     response_model=LeadOut,
     status_code=201,
-    responses={200: {"model": LeadOut, "description": "A replay: the first result, nothing new"}},
+    responses={
+        200: {"model": LeadOut, "description": "A replay: the first result, nothing new"},
+        422: {
+            "description": "Invalid (application/problem+json naming each field: body, or "
+            "the Idempotency-Key header)"
+        },
+    },
     summary="Submit a lead (idempotent)",
     tags=["leads"],
     openapi_extra=_LEAD_BODY.openapi(),
