@@ -441,6 +441,10 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
     return status, close
 
 
+#: How long RawJsonClient reuses an idle connection: under uvicorn's 5 s keep-alive timeout.
+IDLE_REUSE_S = 3.0
+
+
 class RawJsonClient:
     """Keep-alive HTTP/1.1 POSTs of JSON over plain asyncio streams, for open-loop benchmarks.
 
@@ -451,16 +455,14 @@ class RawJsonClient:
     def __init__(self, url: str, headers: dict[str, str] | None = None) -> None:
         self.host, self.port, self.path = _target(url)
         self.headers = _headers(b"", True, headers)
-        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        # (reader, writer, idle since): the most recently used first out.
+        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []
 
     async def post(self, body: Any) -> tuple[int, bytes]:
         """(status, body) of one POST; a connection is reused when the server keeps it."""
         payload, _ = _encode_body(body)
         request = _request_bytes(self.host, self.port, self.path, "POST", payload, self.headers)
-        if self._idle:
-            reader, writer = self._idle.pop()
-        else:
-            reader, writer = await asyncio.open_connection(self.host, self.port)
+        reader, writer = await self._connection()
         try:
             writer.write(request)
             status, answer, close = await _read_body(reader)
@@ -470,11 +472,22 @@ class RawJsonClient:
         if close:
             _drop(writer)
         else:
-            self._idle.append((reader, writer))
+            self._idle.append((reader, writer, time.monotonic()))
         return status, answer
 
+    async def _connection(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """An idle connection the server still keeps, else a new one. A connection left over
+        from a burst may have idled past the server's keep-alive timeout (uvicorn: 5 s) and be
+        closed as the next request goes out: that showed as IncompleteReadError, not latency."""
+        while self._idle:
+            reader, writer, since = self._idle.pop()
+            if time.monotonic() - since < IDLE_REUSE_S and not reader.at_eof():
+                return reader, writer
+            _drop(writer)
+        return await asyncio.open_connection(self.host, self.port)
+
     async def close(self) -> None:
-        for _, writer in self._idle:
+        for _, writer, _since in self._idle:
             _drop(writer)
         self._idle.clear()
 
