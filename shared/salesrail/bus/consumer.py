@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from prometheus_client import Counter
@@ -306,6 +307,27 @@ async def _nak_all(messages: list[Msg]) -> None:
             await message.nak()
 
 
+def _hand_over_queued_messages(subscription: Subscription) -> None:
+    """nats-py's `next_msg`, which its batch fetch calls once per message, waits for each
+    through a task of its own with a timeout and a uuid4 name, even for a message already
+    queued: about a tenth of a consumer's CPU at 500-message batches. A queued message is
+    handed over at once here, with the same bookkeeping; with none queued (or the connection
+    closed) nats-py's own `next_msg` waits, so timeouts and errors stay its own. The fetch
+    itself (status messages, heartbeats, expiry) is untouched."""
+    wait_for_next = subscription.next_msg
+
+    async def next_msg(timeout: float | None = 1.0) -> Msg:  # noqa: ASYNC109 - nats-py's own
+        queue = subscription._pending_queue
+        if queue.empty() or subscription._conn.is_closed:
+            return await wait_for_next(timeout)
+        message = queue.get_nowait()
+        subscription._pending_size -= len(message.data)
+        queue.task_done()
+        return message
+
+    subscription.next_msg = next_msg  # type: ignore[method-assign]
+
+
 class PullLoop:
     """Fetches batches for one durable consumer and applies them, one batch at a time."""
 
@@ -337,6 +359,7 @@ class PullLoop:
             stream=self.consumer.stream.name,
             config=self.config,
         )
+        _hand_over_queued_messages(subscription._sub)
         self._task = asyncio.create_task(self._run(subscription), name=self.consumer.name)
 
     async def _run(self, subscription: Any) -> None:
