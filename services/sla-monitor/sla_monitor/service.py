@@ -2,7 +2,8 @@
 
 A consumer batch is applied in one transaction with a fixed number of statements whatever
 its size: lock the entities it touches, read their current clocks, run the pure rules in
-memory, then one INSERT of the new clocks and one executemany UPDATE of the changed ones.
+memory, then one INSERT (a COPY on PostgreSQL) of the new clocks and one UPDATE of the changed
+ones.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from salesrail.db.bulk import insert_columns, is_postgresql, one_of, update_rows
+from salesrail.db.bulk import copy_columns, insert_columns, is_postgresql, one_of, update_rows
 from salesrail.events.catalog import SlaAlertRetracted
 from salesrail.events.envelope import Envelope
 from salesrail.unit_of_work import UnitOfWork
@@ -377,8 +378,11 @@ async def _lock_entities(session: AsyncSession, keys: list[EntityKey]) -> dict[E
         )
         if postgresql:
             query = query.with_for_update()
-        for row in (await session.execute(query)).mappings():
-            known[(row["entity_type"], row["entity_id"])] = dict(row)
+        result = await session.execute(query)
+        names = list(result.keys())
+        for row in result:  # zipped: dict(row mapping) costs a key view per row
+            entity = dict(zip(names, row, strict=True))
+            known[(entity["entity_type"], entity["entity_id"])] = entity
     return {key: known[key] for key in keys}
 
 
@@ -449,7 +453,7 @@ async def _write(
 ) -> None:
     for chunk in _chunks(new):
         columns = {name: [getattr(c, name) for c in chunk] for name in CLOCK_FIELDS}
-        await insert_columns(session, clocks, {**columns, "created_at": [now] * len(chunk)})
+        await copy_columns(session, clocks, {**columns, "created_at": [now] * len(chunk)})
     await update_rows(
         session,
         clocks,

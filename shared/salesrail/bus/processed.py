@@ -10,7 +10,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesrail.bus.tables import processed_events
-from salesrail.db.bulk import insert_columns
+from salesrail.db.bulk import copy_columns
 from salesrail.events.envelope import Envelope
 
 
@@ -58,7 +58,5 @@ async def record_fresh(
     if fresh:
         ids = list(fresh)
         columns = {"consumer": [consumer] * len(ids), "event_id": ids}
-        await insert_columns(
-            session, processed_events, {**columns, "processed_at": [now] * len(ids)}
-        )
+        await copy_columns(session, processed_events, {**columns, "processed_at": [now] * len(ids)})
     return list(fresh.values())

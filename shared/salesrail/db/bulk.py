@@ -31,8 +31,11 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
+
+from salesrail.db.types import UtcDateTime
 
 
 def is_postgresql(session: AsyncSession) -> bool:
@@ -85,6 +88,84 @@ async def insert_columns(
         values = [dict(zip(names, row, strict=True)) for row in rows]  # type: ignore[assignment]
     result = await session.execute(statement, values)
     return list(result.scalars()) if returning is not None else []
+
+
+async def copy_columns(
+    session: AsyncSession, table: Table, columns: Mapping[str, Sequence[Any]]
+) -> None:
+    """`insert_columns` of new rows (no skipping, nothing returned) through a binary COPY on
+    PostgreSQL, in this session's transaction: asyncpg encodes each row in C, where an array
+    parameter per column has every element checked against collections.abc in Python and
+    datetimes go through UtcDateTime one by one (half the client's CPU of a 500-row INSERT
+    of clocks). A failure is raised as SQLAlchemy raises a statement's (IntegrityError,
+    DataError, a lost connection with `connection_invalidated`)."""
+    names = tuple(columns)
+    if not names or not columns[names[0]]:
+        return
+    if not is_postgresql(session):
+        await insert_columns(session, table, columns)
+        return
+    if len({len(values) for values in columns.values()}) > 1:
+        raise ValueError(f"columns of different lengths for {table.name}")
+    statement = f"COPY {table.name} ({', '.join(names)}) FROM STDIN (FORMAT binary)"
+    dialect = session.get_bind().dialect
+    try:
+        values = [_copy_values(table, n, columns[n], dialect) for n in names]
+    except Exception as error:  # wrapped as SQLAlchemy wraps a failing bind processor
+        raise StatementError(
+            f"({type(error).__module__}.{type(error).__name__}) {error}", statement, None, error
+        ) from error
+    await _copy(session, table, names, list(zip(*values, strict=True)), statement)
+
+
+def _copy_values(table: Table, name: str, values: Sequence[Any], dialect: Any) -> Sequence[Any]:
+    """A column's values as its type binds them. asyncpg stores an aware datetime as the same
+    instant in any zone, so of UtcDateTime only the refusal of naive ones is needed."""
+    column_type = table.c[name].type
+    if isinstance(column_type, UtcDateTime):
+        if any(v is not None and v.tzinfo is None for v in values):
+            raise ValueError("naive datetime: Salesrail stores instants with a timezone")
+        return values
+    process = column_type._cached_bind_processor(dialect)
+    return values if process is None else [process(v) for v in values]
+
+
+async def _copy(
+    session: AsyncSession,
+    table: Table,
+    names: tuple[str, ...],
+    records: list[tuple[Any, ...]],
+    statement: str,
+) -> None:
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    # SQLAlchemy's adapter of the asyncpg connection, used as its own cursors use it: one
+    # operation at a time, and PostgreSQL's transaction begun on first use (else COPY would
+    # commit on its own).
+    adapted: Any = raw.dbapi_connection
+    dialect = connection.dialect
+    try:
+        async with adapted._execute_mutex:
+            if adapted._transaction is None:
+                await adapted._start_transaction()
+            try:
+                await adapted._connection.copy_records_to_table(
+                    table.name, records=records, columns=names, schema_name=table.schema
+                )
+            except Exception as error:
+                adapted._handle_exception(error)  # raises it as the DBAPI's error
+    except dialect.loaded_dbapi.Error as error:
+        lost = dialect.is_disconnect(error, adapted, None)
+        if lost:
+            await connection.invalidate(error)
+        raise DBAPIError.instance(
+            statement,
+            None,
+            error,
+            dialect.loaded_dbapi.Error,
+            connection_invalidated=lost,
+            dialect=dialect,
+        ) from error
 
 
 async def update_rows(

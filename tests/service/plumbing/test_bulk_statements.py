@@ -7,9 +7,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, select
-from sqlalchemy.exc import DBAPIError, StatementError
+from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
 
-from salesrail.db.bulk import insert_columns, insert_rows, is_postgresql, one_of, update_rows
+from salesrail.db.bulk import (
+    copy_columns,
+    insert_columns,
+    insert_rows,
+    is_postgresql,
+    one_of,
+    update_rows,
+)
 from salesrail.db.database import Database
 from salesrail.db.types import BigIntPK, JsonDoc, UtcDateTime
 
@@ -222,3 +229,67 @@ async def test_columns_of_different_lengths_are_refused(db: Database) -> None:
             )
     async with db.transaction() as session:
         assert (await session.execute(select(things))).all() == []
+
+
+async def test_copied_rows_are_stored_as_inserted_ones_in_order_and_with_the_transaction(
+    db: Database,
+) -> None:
+    at = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
+    plus8 = datetime(2026, 11, 24, 1, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
+    names = [f"c{i}" for i in range(700)]
+    async with db.transaction() as session:
+        # The first statement of its transaction: it must not commit on its own.
+        await copy_columns(
+            session,
+            things,
+            {
+                "name": [*names, "杭州"],
+                "size": [*range(700), 7],
+                "seen_at": [at] * 700 + [plus8],
+                "note": [None] * 700 + ["新"],
+                "doc": [None] * 700 + [{"城市": "杭州", "n": [1, 2]}],
+            },
+        )
+        await copy_columns(session, queue, {"item": ["first", "second", "third"]})
+        await copy_columns(session, queue, {"item": []})  # nothing to do
+    async with db.transaction() as session:
+        rows = {r.name: r for r in (await session.execute(select(things))).all()}
+        items = (await session.scalars(select(queue.c.item).order_by(queue.c.seq))).all()
+    assert len(rows) == 701 and rows["c699"].size == 699 and rows["c699"].seen_at == at
+    assert rows["杭州"].seen_at == plus8 and rows["杭州"].note == "新"
+    assert rows["杭州"].doc == {"城市": "杭州", "n": [1, 2]} and rows["c1"].doc is None
+    assert items == ["first", "second", "third"]
+
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as session:
+            await copy_columns(session, pairs, {"kind": ["lead"], "name": ["x"], "size": [1]})
+            raise RuntimeError("rolled back")
+    async with db.transaction() as session:
+        assert (await session.execute(select(pairs))).all() == []
+
+
+async def test_copy_fails_as_an_insert_does(db: Database) -> None:
+    at = datetime.now(UTC)
+    async with db.transaction() as session:
+        await copy_columns(session, things, {"name": ["taken"], "size": [1], "seen_at": [at]})
+    with pytest.raises(IntegrityError):
+        async with db.transaction() as session:
+            await copy_columns(
+                session, things, {"name": ["new", "taken"], "size": [2, 3], "seen_at": [at, at]}
+            )
+    with pytest.raises(StatementError, match="naive datetime"):
+        async with db.transaction() as session:
+            await copy_columns(
+                session, things, {"name": ["naive"], "size": [1], "seen_at": [datetime(2026, 1, 1)]}
+            )
+    if not db.is_sqlite:  # SQLite keeps over-long strings
+        with pytest.raises(DBAPIError, match="too long"):
+            async with db.transaction() as session:
+                await copy_columns(
+                    session, things, {"name": ["x" * 33], "size": [1], "seen_at": [at]}
+                )
+    with pytest.raises(ValueError, match="different lengths"):
+        async with db.transaction() as session:
+            await copy_columns(session, things, {"name": ["a", "b"], "size": [1]})
+    async with db.transaction() as session:
+        assert (await session.scalars(select(things.c.name))).all() == ["taken"]
