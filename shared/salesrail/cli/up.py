@@ -65,8 +65,9 @@ async def _up(ready_timeout: float) -> None:
         await supervisor.start_all()
         ready = await _wait_or_stop(supervisor.wait_ready(ready_timeout), stop)
         if ready is not None:
-            _print_cluster(supervisor, nats_url, ready, time.monotonic() - started)
+            # Written before "Salesrail is up" is shown: whoever reads that may read the file.
             _write_state(nats_url, nats is not None, supervisor)
+            _print_cluster(supervisor, nats_url, ready, time.monotonic() - started)
             await stop.wait()
         console.print("[bold]stopping…[/bold]")
     finally:
@@ -139,7 +140,10 @@ def _write_state(nats_url: str, embedded: bool, supervisor: Supervisor) -> None:
         "pid": os.getpid(),
         "services": {c.spec.name: {"url": c.url} for c in supervisor.children},
     }
-    state_file().write_text(json.dumps(state, indent=2))
+    path = state_file()
+    pending = path.with_name(f".{path.name}.{os.getpid()}")
+    pending.write_text(json.dumps(state, indent=2))
+    os.replace(pending, path)  # atomic: `salesrail status` never reads half a file
 
 
 def status() -> None:
