@@ -349,7 +349,7 @@ class _DeliverConsumer(EventConsumer):
         self.sender = sender
         self.on(NotifyDelivery.event_type)(self._handle)
 
-    async def process_batch(self, messages: list[Msg], runner: Any) -> None:
+    async def process_batch(self, messages: list[Msg], runner: Any, turn: Any = None) -> None:
         """Send the batch first, outside any transaction, then let the plumbing record it."""
         give_up_after = getattr(runner, "give_up_after", runner.max_deliver)
         try:

@@ -93,8 +93,15 @@ class _Stage:
     at: datetime
 
 
-async def apply_events(uow: UnitOfWork, book: PolicyBook, envelopes: Sequence[Envelope]) -> None:
-    """Move the clocks these events concern, in arrival order, each by its event time."""
+async def apply_events(
+    uow: UnitOfWork,
+    book: PolicyBook,
+    envelopes: Sequence[Envelope],
+    *,
+    on_locked: Callable[[], None] | None = None,
+) -> None:
+    """Move the clocks these events concern, in arrival order, each by its event time.
+    `on_locked` is called once this transaction holds the locks of every entity it moves."""
     await book.refresh(uow)
     policy_set = book.current
     assert policy_set is not None
@@ -111,6 +118,8 @@ async def apply_events(uow: UnitOfWork, book: PolicyBook, envelopes: Sequence[En
     await prefer_index_lookups(session)
     keys = sorted({m.key for m in moves} | {o.key for o in owners} | {s.key for s in stages})
     known = await _lock_entities(session, keys)
+    if on_locked is not None:
+        on_locked()
     await _record_owners(session, known, owners)
     await _record_stages(session, known, stages)
     # After this batch's ownership and stage changes: who owns an open lead.

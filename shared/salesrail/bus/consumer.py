@@ -81,6 +81,10 @@ class _Route:
 
 
 class EventConsumer:
+    #: Whether the next batch may begin once this one holds its database locks (see
+    #: `BatchTurn`); the consumer's `process_batch` then keeps the turn's protocol.
+    overlaps_batches = False
+
     def __init__(
         self,
         *,
@@ -142,7 +146,9 @@ class EventConsumer:
         )
         return PullLoop(consumer=self, js=js, config=config, runner=runner, batch_size=batch_size)
 
-    async def process_batch(self, messages: list[Msg], runner: _ConsumerRunner) -> None:
+    async def process_batch(
+        self, messages: list[Msg], runner: _ConsumerRunner, turn: BatchTurn
+    ) -> None:
         """Apply a fetched batch. A consumer that must do slow I/O outside the database
         transaction (sending a webhook) overrides this and calls `runner.process` after."""
         await runner.process(messages)
@@ -328,8 +334,76 @@ def _hand_over_queued_messages(subscription: Subscription) -> None:
     subscription.next_msg = next_msg  # type: ignore[method-assign]
 
 
+class BatchTurn:
+    """A fetched batch's place in line, for the batch fetched after it.
+
+    By default a batch begins when the one before it has finished. A consumer that
+    `overlaps_batches` lets the next one begin as soon as this one holds the database locks
+    of the entities it touches (`hold_locks`), and makes the next one commit only if this one
+    committed (`committed`, `previous_committed`): each entity still sees its events in
+    stream order, since its lock makes the later batch wait, while one batch's database
+    round trips overlap the other's work in Python. A batch whose predecessor rolled back
+    rolls back too and tries again once the predecessor has finished (its one-by-one
+    retries included); the batch after it then waits for it to finish, so one failure costs
+    one more attempt, not one per batch from then on.
+    """
+
+    def __init__(self, previous: BatchTurn | None) -> None:
+        self._previous = previous
+        self._began_after_previous = previous is None
+        self._locked = asyncio.Event()
+        self._outcome: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._finished = asyncio.Event()
+
+    async def previous_locked(self) -> None:
+        """Wait until the previous batch holds its locks (or is through with them): this
+        batch may then take its own."""
+        if self._previous is not None:
+            await self._previous._locked.wait()
+            self._began_after_previous = self._previous._finished.is_set()
+
+    def hold_locks(self) -> None:
+        self._locked.set()
+
+    async def previous_committed(self) -> bool:
+        """Whether everything of the previous batch was committed before this one read its
+        state; waits for the previous batch's own commit if need be."""
+        if self._previous is None or self._began_after_previous:
+            return True
+        return await asyncio.shield(self._previous._outcome)
+
+    def committed(self, ok: bool) -> None:
+        if not self._outcome.done():
+            self._outcome.set_result(ok)
+        self._locked.set()
+
+    async def previous_finished(self) -> None:
+        if self._previous is not None:
+            await self._previous._finished.wait()
+
+    def finish(self) -> None:
+        self.committed(False)  # no word from the consumer: the next batch must not assume
+        self._finished.set()
+        self._previous = None  # the chain of finished turns is not kept alive
+
+    async def next_may_begin(self, *, overlapping: bool) -> None:
+        if not overlapping:
+            await self._finished.wait()
+            return
+        previous = self._previous
+        if previous is not None:
+            await previous._finished.wait()  # at most two batches in flight
+        await self._locked.wait()
+        if (
+            previous is not None
+            and not self._began_after_previous
+            and not previous._outcome.result()
+        ):
+            await self._finished.wait()  # this one rolls back: nothing may overtake it
+
+
 class PullLoop:
-    """Fetches batches for one durable consumer and applies them, one batch at a time."""
+    """Fetches batches for one durable consumer and applies them in order (see `BatchTurn`)."""
 
     def __init__(
         self,
@@ -348,8 +422,8 @@ class PullLoop:
         self.batch_size = batch_size
         self.fetch_timeout_s = fetch_timeout_s
         self._stopping = False
-        self._processing = False
         self._task: asyncio.Task[None] | None = None
+        self._in_flight: set[asyncio.Task[None]] = set()
         self._subscription: Any = None
 
     async def start(self) -> None:
@@ -363,9 +437,11 @@ class PullLoop:
         self._task = asyncio.create_task(self._run(subscription), name=self.consumer.name)
 
     async def _run(self, subscription: Any) -> None:
-        # The next batch is fetched while this one is applied: batches are still applied one
-        # after another, in order, but the round trip to the server no longer waits its turn.
+        # The next batch is fetched while this one is applied: batches are still applied in
+        # order, but the round trip to the server no longer waits its turn.
         next_fetch: asyncio.Task[list[Msg]] | None = None
+        previous: BatchTurn | None = None
+        overlapping = self.consumer.overlaps_batches
         try:
             while not self._stopping:
                 if next_fetch is None:
@@ -376,20 +452,25 @@ class PullLoop:
                     await _nak_all(messages)
                     continue
                 next_fetch = asyncio.ensure_future(self._fetch(subscription))
-                self._processing = True
-                try:
-                    await self.consumer.process_batch(messages, self.runner)
-                except Exception as exc:  # unacknowledged messages come back after ack_wait
-                    log.exception(
-                        "consumer.batch_failed", consumer=self.consumer.name, error=repr(exc)
-                    )
-                finally:
-                    self._processing = False
+                turn = BatchTurn(previous)
+                task = asyncio.create_task(self._apply(messages, turn))
+                self._in_flight.add(task)
+                task.add_done_callback(self._in_flight.discard)
+                previous = turn
+                await turn.next_may_begin(overlapping=overlapping)
         finally:
             if next_fetch is not None:
                 next_fetch.cancel()
                 with contextlib.suppress(BaseException):
                     await _nak_all(await next_fetch)
+
+    async def _apply(self, messages: list[Msg], turn: BatchTurn) -> None:
+        try:
+            await self.consumer.process_batch(messages, self.runner, turn)
+        except Exception as exc:  # unacknowledged messages come back after ack_wait
+            log.exception("consumer.batch_failed", consumer=self.consumer.name, error=repr(exc))
+        finally:
+            turn.finish()
 
     async def _fetch(self, subscription: Any) -> list[Msg]:
         """A batch: as soon as any message is there (a partial batch); [] on a quiet timeout."""
@@ -409,16 +490,19 @@ class PullLoop:
         return self._task is not None and not self._task.done()
 
     async def stop(self, grace_s: float) -> None:
-        """Let the batch in hand finish (and be acknowledged); abandon a fetch in progress."""
+        """Let the batches in hand finish (and be acknowledged); abandon a fetch in progress."""
         self._stopping = True
         if self._task is None:
             return
-        if not self._processing:
-            self._task.cancel()
-        try:
-            await asyncio.wait_for(self._task, timeout=grace_s)
-        except (asyncio.CancelledError, TimeoutError):
-            pass
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        if self._in_flight:
+            _, late = await asyncio.wait(self._in_flight, timeout=grace_s)
+            for task in late:  # its messages come back after ack_wait
+                task.cancel()
+            if late:
+                await asyncio.wait(late)
         # Without this, draining the connection would wait on the pull subscription's inbox.
         with contextlib.suppress(Exception):
             await self._subscription.unsubscribe()
