@@ -7,11 +7,29 @@ from datetime import datetime
 
 from sqlalchemy import String, bindparam, func, literal, select, true
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from salesrail.bus.tables import processed_events
-from salesrail.db.bulk import insert_columns, is_postgresql
+from salesrail.db.bulk import is_postgresql
+from salesrail.db.types import UtcDateTime
 from salesrail.events.envelope import Envelope
+
+# The consumer and the time are one value each, not arrays of copies: asyncpg encodes an
+# array parameter element by element, and those two arrays were most of this statement's cost.
+_RECORD_FRESH = (
+    pg_insert(processed_events)
+    .from_select(
+        ["consumer", "event_id", "processed_at"],
+        select(
+            bindparam("consumer", type_=String),
+            func.unnest(bindparam("event_ids", type_=ARRAY(String))),
+            bindparam("now", type_=UtcDateTime),
+        ),
+    )
+    .on_conflict_do_nothing()
+    .returning(processed_events.c.event_id)
+)
 
 
 async def already_processed(
@@ -64,13 +82,8 @@ async def record_fresh(
         return []
     ids = [e.id for e in envelopes if unique.get(e.id) is e]
     if is_postgresql(session):
-        columns = {
-            "consumer": [consumer] * len(ids),
-            "event_id": ids,
-            "processed_at": [now] * len(ids),
-        }
-        stored = await insert_columns(
-            session, processed_events, columns, skip_existing=True, returning="event_id"
+        stored = await session.scalars(
+            _RECORD_FRESH, {"consumer": consumer, "event_ids": ids, "now": now}
         )
         fresh = set(stored)
     else:
