@@ -33,6 +33,10 @@ from salesrail.unit_of_work import UnitOfWork
 
 log = structlog.get_logger(__name__)
 
+# Any fixed number no other lock of a service's database uses (7_316_551: migrations, 7_316_552:
+# the outbox relay's leader): replicas starting together build their context one at a time.
+_START_LOCK_ID = 7_316_553
+
 
 @dataclass
 class AuthContext:
@@ -134,7 +138,11 @@ class ServiceRuntime:
         self.outbox.wake_others = lambda: not relay.leading
         self.housekeeping.start()
         if self.lifespan is not None:
-            self.context = await self._exit_stack.enter_async_context(self.lifespan(self))
+            # A service's start-up may store what it ships on first start (default rules,
+            # policies): replicas or workers doing that at once would each find nothing stored
+            # and each insert it, all but one failing on the unique key and never coming up.
+            async with self.db.locked(_START_LOCK_ID):
+                self.context = await self._exit_stack.enter_async_context(self.lifespan(self))
         self.loops = [
             consumer.bind(
                 unit_of_work=self.unit_of_work,

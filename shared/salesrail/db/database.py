@@ -56,6 +56,25 @@ class Database:
         async with self.sessions() as session, session.begin():
             yield session
 
+    @asynccontextmanager
+    async def locked(self, lock_id: int) -> AsyncIterator[None]:
+        """Hold `lock_id` on this database while in the block: other processes, here or on other
+        hosts, wait at the same lock until it is given back (or its holder's connection died).
+
+        PostgreSQL only: SQLite serialises writers (BEGIN IMMEDIATE) but has no such lock."""
+        if self.is_sqlite:
+            yield
+            return
+        async with self.engine.connect() as connection:
+            await connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": lock_id})
+            await connection.commit()  # the lock is the session's: no transaction left open
+            try:
+                yield
+            finally:
+                # A pooled connection outlives the block: give the lock back explicitly.
+                await connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": lock_id})
+                await connection.commit()
+
     def on_commit(self, callback: Callable[[Session], None]) -> None:
         event.listen(self._session_class, "after_commit", callback)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import Sequence
 from importlib.resources import files
 from pathlib import Path
@@ -16,6 +18,11 @@ from salesrail.db.database import Database
 PLUMBING_VERSIONS = Path(str(files("salesrail") / "migrations" / "versions"))
 # Any fixed number: replicas starting together take turns migrating.
 _MIGRATION_LOCK_ID = 7_316_551
+# alembic keeps the migration it runs in module globals (`alembic.context`, `alembic.op`), so a
+# process runs one at a time (services started together in one process, as tests do).
+_IN_PROCESS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def alembic_config(version_locations: Sequence[Path], metadata: Sequence[MetaData] = ()) -> Config:
@@ -37,5 +44,6 @@ async def migrate(db: Database, version_locations: Sequence[Path]) -> None:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "heads")
 
-    async with db.engine.begin() as conn:
+    in_process = _IN_PROCESS.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+    async with in_process, db.engine.begin() as conn:
         await conn.run_sync(upgrade)
