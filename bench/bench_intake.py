@@ -20,7 +20,7 @@ def run(ctx: Context) -> list[Figure]:
     workers = int(ctx.options.get("intake.workers", 1))
     with IntakeStack("intake", workers=workers) as stack:
         stack.setup_routing()
-        stack.probe()
+        probes = len(stack.probe())
         r = run_load(
             stack.url("/v1/leads"),
             method="POST",
@@ -34,10 +34,11 @@ def run(ctx: Context) -> list[Figure]:
         checks = stack.checks()
         description = stack.server.description if stack.server else "lead-router"
 
-    sent_ok = r.requests + (r.warmup_requests or 0) + 1  # + the probe
+    sent_ok = r.requests + (r.warmup_requests or 0) + probes
     consistency = (
         f"2xx seen by the generator {sent_ok} (warm-up {r.warmup_requests}, measured "
-        f"{r.requests}, probe 1; requests cut off when the generator stops may still commit)"
+        f"{r.requests}, probes {probes}; requests cut off when the generator stops may still "
+        "commit)"
     )
     problems = []
     duplicates = checks.by_status.get("duplicate", 0)

@@ -19,6 +19,7 @@ least one character of 9-10: at most ~89 % similar, under the 92 % duplicate thr
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 from dataclasses import dataclass, field
@@ -142,6 +143,10 @@ rules:
 default: {{pool: public}}
 """
 
+#: How long a worker may route by the rules it had before a PUT on another worker: it polls
+#: them every 2 s (docs/rules.md); the rest is room for a busy machine.
+RULES_LAG_S = 10.0
+
 # --- the stack -------------------------------------------------------------------------------
 
 
@@ -205,16 +210,40 @@ class IntakeStack(ServiceStack):
                 _expect(answer, 200, 201)
             _expect(client.put("/v1/rules/routing", json={"yaml": ROUTING_YAML}), 200)
 
-    def probe(self) -> dict[str, Any]:
-        """One real lead first (a routed one): a 4xx under load would only show as errors."""
-        body = lead_body(OWN_SLOT, 1)
-        assert body["city"] in RULE_CITIES
-        answer = httpx.post(self.url("/v1/leads"), json=body, headers=self.submitter, timeout=30)
-        _expect(answer, 201)
-        lead = answer.json()
-        if lead.get("status") != "routed":
-            raise RuntimeError(f"the probe lead was not routed: {lead}")
-        return lead
+    def probe(self) -> list[dict[str, Any]]:
+        """Real leads first (routed ones): a 4xx under load would only show as errors. The
+        probe leads, in the order sent.
+
+        With one worker, the first must be routed. With several, only the worker that took the
+        PUT of the rules routes by them at once; the others poll them within 2 s (docs/rules.md)
+        and pool leads until then. So probes go on new connections (any worker may answer) until
+        3 per worker in a row are routed (a worker still lagging would hardly go unseen), and
+        are only let be pooled for RULES_LAG_S."""
+        wanted = 1 if self.workers == 1 else 3 * self.workers
+        deadline = time.monotonic() + RULES_LAG_S
+        leads: list[dict[str, Any]] = []
+        routed_in_a_row = 0
+        for n in itertools.count(1):
+            body = lead_body(OWN_SLOT, n)
+            if body["city"] not in RULE_CITIES:
+                continue  # a pool city: pooled whatever the rules
+            answer = httpx.post(
+                self.url("/v1/leads"), json=body, headers=self.submitter, timeout=30
+            )
+            _expect(answer, 201)
+            lead = answer.json()
+            leads.append(lead)
+            if lead.get("status") == "routed":
+                routed_in_a_row += 1
+                if routed_in_a_row == wanted:
+                    break
+                continue
+            lagging = lead.get("status") == "pooled" and self.workers > 1
+            if not lagging or time.monotonic() > deadline:
+                raise RuntimeError(f"the probe lead was not routed: {lead}")
+            routed_in_a_row = 0
+            time.sleep(0.1)
+        return leads
 
     # --- checks ----------------------------------------------------------------------------
 
