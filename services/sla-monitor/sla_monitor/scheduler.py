@@ -114,15 +114,27 @@ class Scheduler:
         async with self.unit_of_work() as uow:
             return await firing.fire_due(uow, self.book, limit=self.batch_size)
 
+    async def _fire_backlog(self) -> None:
+        """Fire batches until none is due. While batches come back full (a backlog, e.g.
+        after downtime) two run at once: SKIP LOCKED gives each its own clocks, the two
+        together still the oldest, and one's database round trips overlap the other's work
+        (one at a time, firing waited on PostgreSQL half the time)."""
+        lanes = 1
+        while not self._stopping:
+            claims = await asyncio.gather(*(self.fire_once() for _ in range(lanes)))
+            if not any(claims):
+                return
+            self.fired_total += sum(claims)
+            self._promise(0.0)  # each round is a sign of life
+            lanes = 2 if all(c == self.batch_size for c in claims) else 1
+
     async def _run(self) -> None:
         backoff = self.retry_s
         while not self._stopping:
             self._wake.clear()
             self._promise(0.0)
             try:
-                while not self._stopping and (claimed := await self.fire_once()):
-                    self.fired_total += claimed
-                    self._promise(0.0)  # each batch is a sign of life
+                await self._fire_backlog()
                 async with self.unit_of_work() as uow:
                     self._target = await firing.earliest_due(uow)
                 backoff = self.retry_s
