@@ -28,6 +28,7 @@ from lead_router.routing_rules import (
     compile_routing,
 )
 from lead_router.scoring_rules import CompiledScoring, ScoringDocument, compile_scoring
+from salesrail.db.turns import one_at_a_time
 from salesrail.http.problems import field_name
 from salesrail.rules_engine import RuleEngine
 from salesrail.unit_of_work import UnitOfWork
@@ -94,6 +95,8 @@ class Rulebook:
         async with self._write_lock:
             document = parse(kind, source)
             async with unit_of_work() as uow:
+                # Replicas storing a version at once would both take the same number.
+                await one_at_a_time(uow.session, f"rule_sets.{kind}")
                 version = 1 + (
                     await uow.session.scalar(
                         select(func.max(RuleSetVersion.version)).where(RuleSetVersion.kind == kind)

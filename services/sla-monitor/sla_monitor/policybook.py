@@ -18,6 +18,7 @@ from pathlib import Path
 import structlog
 from sqlalchemy import func, select
 
+from salesrail.db.turns import one_at_a_time
 from salesrail.rules_engine import RuleEngine
 from salesrail.unit_of_work import UnitOfWork
 from sla_monitor.models import PolicyVersion
@@ -86,6 +87,8 @@ class PolicyBook:
         async with self._write_lock:
             document = parse(source)
             async with unit_of_work() as uow:
+                # Replicas storing a version at once would both take the same number.
+                await one_at_a_time(uow.session, "policy_versions")
                 newest = await uow.session.scalar(select(func.max(PolicyVersion.version)))
                 version = (newest or 0) + 1
                 compiled = compile_policies(document, version=version, engine=self.engine)

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from lead_router.config import Settings
 from lead_router.main import create_app
+from lead_router.rulebook import DEFAULTS
 from salesrail.auth.principal import Role
 from tests.support.apps import api_key, running, runtime
 from tests.support.publishing import eventually
@@ -66,3 +67,20 @@ async def test_a_replica_starting_beside_a_running_one_comes_up(
         async with asyncio.timeout(60):
             rules = await routing_rules(second)
     assert (rules["version"], rules["created_by"]) == (1, "defaults")
+
+
+async def test_rules_put_on_two_replicas_at_once_are_both_stored(
+    postgres_url: str, auth_database_url: str, fresh_nats_url: str, tmp_path: Path
+) -> None:
+    first, second = replicas(2, postgres_url, auth_database_url, fresh_nats_url, tmp_path)
+    source = (DEFAULTS / "routing.yaml").read_text(encoding="utf-8")
+    async with running(first) as one, running(second) as two:
+        ops = await api_key(first, Role.OPS)
+        for _ in range(3):  # each round: both at once
+            answers = await asyncio.gather(
+                one.put("/v1/rules/routing", json={"yaml": source}, headers=ops),
+                two.put("/v1/rules/routing", json={"yaml": source}, headers=ops),
+            )
+            assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
+        newest = await one.get("/v1/rules/routing", headers=ops)
+    assert newest.json()["version"] == 7  # the defaults, then six PUTs
