@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import asyncio
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -54,3 +55,20 @@ def service_app(
             **overrides,
         )
     )
+
+
+async def put_at_once(
+    clients: Sequence[httpx.AsyncClient],
+    path: str,
+    body: dict[str, Any],
+    headers: dict[str, str],
+    *,
+    rounds: int = 3,
+) -> None:
+    """PUT `body` through every client at the same moment, `rounds` times; each must be 200
+    (replicas storing a new version at once, say)."""
+    for _ in range(rounds):
+        answers = await asyncio.gather(
+            *(client.put(path, json=body, headers=headers) for client in clients)
+        )
+        assert [a.status_code for a in answers] == [200] * len(clients), [a.text for a in answers]

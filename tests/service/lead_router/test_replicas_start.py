@@ -12,7 +12,7 @@ from lead_router.config import Settings
 from lead_router.main import create_app
 from lead_router.rulebook import DEFAULTS
 from salesrail.auth.principal import Role
-from tests.support.apps import api_key, running, runtime
+from tests.support.apps import api_key, put_at_once, running, runtime
 from tests.support.publishing import eventually
 
 REPLICAS = 3
@@ -76,11 +76,6 @@ async def test_rules_put_on_two_replicas_at_once_are_both_stored(
     source = (DEFAULTS / "routing.yaml").read_text(encoding="utf-8")
     async with running(first) as one, running(second) as two:
         ops = await api_key(first, Role.OPS)
-        for _ in range(3):  # each round: both at once
-            answers = await asyncio.gather(
-                one.put("/v1/rules/routing", json={"yaml": source}, headers=ops),
-                two.put("/v1/rules/routing", json={"yaml": source}, headers=ops),
-            )
-            assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
+        await put_at_once([one, two], "/v1/rules/routing", {"yaml": source}, ops)
         newest = await one.get("/v1/rules/routing", headers=ops)
     assert newest.json()["version"] == 7  # the defaults, then six PUTs

@@ -29,17 +29,23 @@ async def _ready(database_url: str) -> Database:
     return db
 
 
+async def _applied_by_a_and_only_b_by_b(db: Database, now: datetime) -> list[str]:
+    """3,000 events consumer "a" applied, and "only-b" that only consumer "b" did."""
+    applied = [str(uuid.uuid4()) for _ in range(3000)]
+    async with db.transaction() as session:
+        await session.execute(
+            processed_events.insert(),
+            [{"consumer": "a", "event_id": i, "processed_at": now} for i in applied]
+            + [{"consumer": "b", "event_id": "only-b", "processed_at": now}],
+        )
+    return applied
+
+
 async def test_only_events_new_to_this_consumer_come_back_in_order_once(database_url: str) -> None:
     db = await _ready(database_url)
     try:
-        applied = [str(uuid.uuid4()) for _ in range(3000)]
         now = datetime.now(UTC)
-        async with db.transaction() as session:
-            await session.execute(
-                processed_events.insert(),
-                [{"consumer": "a", "event_id": i, "processed_at": now} for i in applied]
-                + [{"consumer": "b", "event_id": "only-b", "processed_at": now}],
-            )
+        applied = await _applied_by_a_and_only_b_by_b(db, now)
         new = [str(uuid.uuid4()) for _ in range(490)]
         batch = [*applied[::300], *new[:245], new[0], "only-b", *new[245:]]
         async with db.transaction() as session:
@@ -59,14 +65,8 @@ async def test_the_lookup_alone_finds_this_consumers_ids_and_records_nothing(
 ) -> None:
     db = await _ready(database_url)
     try:
-        applied = [str(uuid.uuid4()) for _ in range(3000)]
         now = datetime.now(UTC)
-        async with db.transaction() as session:
-            await session.execute(
-                processed_events.insert(),
-                [{"consumer": "a", "event_id": i, "processed_at": now} for i in applied]
-                + [{"consumer": "b", "event_id": "only-b", "processed_at": now}],
-            )
+        applied = await _applied_by_a_and_only_b_by_b(db, now)
         unseen = [str(uuid.uuid4()) for _ in range(490)]
         async with db.transaction() as session:
             seen = await already_processed(session, "a", [*applied[::300], *unseen, "only-b"])

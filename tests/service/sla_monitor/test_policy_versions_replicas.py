@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from salesrail.auth.principal import Role
 from salesrail.clock import FrozenClock
 from tests.service.sla_monitor.conftest import sla_app
 from tests.service.sla_monitor.test_policies_api import ONE_POLICY
-from tests.support.apps import api_key, running
+from tests.support.apps import api_key, put_at_once, running
 
 
 async def test_policies_put_on_two_replicas_at_once_are_both_stored(
@@ -31,11 +30,6 @@ async def test_policies_put_on_two_replicas_at_once_are_both_stored(
     )
     async with running(first) as one, running(second) as two:
         ops = await api_key(first, Role.OPS)
-        for _ in range(3):  # each round: both at once
-            answers = await asyncio.gather(
-                one.put("/v1/policies", json={"yaml": ONE_POLICY}, headers=ops),
-                two.put("/v1/policies", json={"yaml": ONE_POLICY}, headers=ops),
-            )
-            assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
+        await put_at_once([one, two], "/v1/policies", {"yaml": ONE_POLICY}, ops)
         newest = await one.get("/v1/policies", headers=ops)
     assert newest.json()["version"] == 7  # the defaults, then six PUTs
