@@ -121,10 +121,17 @@ class Scheduler:
         (one at a time, firing waited on PostgreSQL half the time)."""
         lanes = 1
         while not self._stopping:
-            claims = await asyncio.gather(*(self.fire_once() for _ in range(lanes)))
+            outcomes = await asyncio.gather(
+                *(self.fire_once() for _ in range(lanes)), return_exceptions=True
+            )
+            claims = [c for c in outcomes if isinstance(c, int)]
+            self.fired_total += sum(claims)
+            # Both have ended, committed or not, before a failure is reported.
+            failures = [f for f in outcomes if isinstance(f, BaseException)]
+            if failures:
+                raise failures[0]
             if not any(claims):
                 return
-            self.fired_total += sum(claims)
             self._promise(0.0)  # each round is a sign of life
             lanes = 2 if all(c == self.batch_size for c in claims) else 1
 
