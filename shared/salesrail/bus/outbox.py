@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
+from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -86,19 +89,55 @@ class Outbox:
         )
         return envelope
 
+    def take_staged(self, session: AsyncSession) -> list[dict[str, Any]]:
+        """The events staged in this transaction, for a caller that writes them into the outbox
+        itself, in a statement of its own (one round trip fewer), in the order given. At commit
+        they are handed to the relay as if `write_staged` had written them. None are taken when
+        a commit must notify the relay of another process: `write_staged` does that."""
+        if self.wake_others():
+            return []
+        rows: list[dict[str, Any]] = session.info.pop(_QUEUE, None) or []
+        if rows:
+            session.info[_STAGED] = rows
+        return rows
+
     async def write_staged(self, session: AsyncSession) -> None:
         """One INSERT for every event staged in this transaction, in the order staged."""
         rows = session.info.pop(_QUEUE, None)
         if rows:
             await insert_rows(session, outbox, rows)
-            session.info[_STAGED] = True
+            session.info[_STAGED] = rows  # handed to this process's relay at commit
             if is_postgresql(session) and self.wake_others():
                 # Delivered at commit, to the relay that leads (another process).
                 await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": WAKE})
 
 
+@dataclass(frozen=True, slots=True)
+class _Event:
+    """An outbox row as the relay publishes it."""
+
+    event_id: str
+    subject: str
+    payload: bytes
+
+
 class OutboxRelay:
-    """Publishes committed outbox rows in order; wakes on commit, polls as a safety net."""
+    """Publishes committed outbox rows; wakes on commit, polls as a safety net.
+
+    Events come two ways:
+    - Committed in this process while the relay leads and has caught up with the table: the
+      commit hands them over (`_after_commit`) and they are published at once, in commit
+      order, without being read back.
+    - Read from the table in `seq` order: the backlog when the relay takes the lead or after
+      a failure, events other processes committed (they notify), and what the poll finds.
+
+    Publishing does not wait for the server's acknowledgements. A batch's acknowledgements are
+    collected as they arrive and a second task (the marker) marks acknowledged events sent in
+    its own transactions, so neither the server's fsync nor an UPDATE holds back the next
+    event. A batch refused, or not acknowledged within `publish_timeout_s`, is a failure: the
+    relay forgets what it holds and starts again from the table, which still has every event
+    not marked sent (JetStream drops the copies of those it had stored).
+    """
 
     def __init__(
         self,
@@ -120,114 +159,263 @@ class OutboxRelay:
         self.publish_timeout_s = publish_timeout_s
         self._wake = asyncio.Event()
         self._stopping = False
+        self._stop_requested = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._marker: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.published_total = 0
         self._leadership: AsyncConnection | None = None
-        # Published, confirmed by the server, not yet marked sent (the next flush marks them).
-        self._published: list[int] = []
+        self._leads = False
+        # Committed in this process and handed over at commit, not yet published.
+        self._handed: deque[_Event] = deque()
+        # While True, commits are handed over: nothing unsent in the table is older.
+        self._caught_up = False
+        # The table may hold unsent events that the relay does not: read it next.
+        self._table_due = False
+        self._table_read_at = 0.0
+        # Published batches awaiting acknowledgement: (deadline, event ids, acknowledgements).
+        self._in_flight: deque[tuple[float, list[str], asyncio.Future[Any]]] = deque()
+        self._failure: BaseException | None = None
+        # Published and not yet marked sent: a table read leaves them out.
+        self._unmarked: set[str] = set()
+        # Acknowledged, for the marker to mark sent.
+        self._acknowledged: list[str] = []
+        self._marking = False
+        self._to_mark = asyncio.Event()
+        self._settled = asyncio.Event()  # nothing in flight, nothing left to mark
+        self._settled.set()
         db.on_commit(self._after_commit)
 
     @property
     def leading(self) -> bool:
-        """This relay publishes its database's events (it holds the relay lock)."""
-        return self._leadership is not None
+        """This relay publishes its database's events (on PostgreSQL: it holds the relay lock)."""
+        return self._leads
 
     def _after_commit(self, session: Session) -> None:
-        if session.info.pop(_STAGED, False) and self._loop is not None:
-            self._loop.call_soon_threadsafe(self._wake.set)
+        rows = session.info.pop(_STAGED, None)
+        if not rows or self._loop is None:
+            return
+        if self._caught_up and self._leads:
+            self._handed.extend(_Event(r["event_id"], r["subject"], r["payload"]) for r in rows)
+        else:
+            self._table_due = True
+        self._loop.call_soon_threadsafe(self._wake.set)
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._task = asyncio.create_task(self._run(), name="outbox-relay")
+        self._marker = asyncio.create_task(self._mark_acknowledged(), name="outbox-marker")
 
     async def stop(self) -> None:
-        """Publish what is already committed, then stop."""
+        """Publish what is already committed, see it acknowledged and marked, then stop."""
         self._stopping = True
+        self._stop_requested.set()
         self._wake.set()
         if self._task is not None:
             await self._task
+        if self._marker is not None:
+            self._marker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._marker
 
     async def _run(self) -> None:
         backoff = self.poll_interval_s
         while True:
             try:
-                # Until a flush finds nothing: it also marks what the one before published, so
-                # under load one transaction per batch both marks the last and reads the next.
-                while await self.flush():
-                    pass
+                await self.flush()
+                if self._stopping:
+                    await self._settle()
                 backoff = self.poll_interval_s
             except Exception as exc:  # broker or database away: keep the rows, try again later
                 log.warning("outbox.relay_failed", error=repr(exc), retry_in_s=backoff)
-                backoff = min(backoff * 2, 30.0)
                 await self._resign()
+                if self._stopping:  # what is left is published after the next start
+                    return
+                with contextlib.suppress(TimeoutError):  # commits do not cut the pause short
+                    await asyncio.wait_for(self._stop_requested.wait(), timeout=backoff)
+                backoff = min(backoff * 2, 30.0)
+                continue
             if self._stopping:
                 await self._resign()
                 return
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=backoff)
-            except TimeoutError:
-                pass
+            timeout = self.poll_interval_s
+            if self._in_flight:  # back in time to notice an overdue acknowledgement
+                overdue_in = self._in_flight[0][0] - time.monotonic()
+                timeout = min(timeout, max(overdue_in, 0.0) + 0.01)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=timeout)
             self._wake.clear()
 
     async def flush(self) -> int:
-        """Mark what the last flush published as sent, then publish the next batch of unsent
-        events in order; returns how many it published.
+        """Publish what is due: the table's unsent events when it may hold some this relay
+        does not, and what commits handed over. Returns how many it sent to the server.
 
-        No transaction is open while waiting for NATS (SQLite would hold its only write lock):
-        read, publish, and mark in the next flush's transaction (`_run` flushes until one finds
-        nothing). A crash between publish and mark re-sends the batch, which JetStream drops as
-        duplicates. On PostgreSQL one relay per database publishes (the leader, by advisory
-        lock), so replicas cannot interleave and break the order.
+        No transaction is open while waiting for NATS (SQLite would hold its only write lock).
+        On PostgreSQL one relay per database publishes (the leader, by advisory lock), so
+        replicas cannot interleave and break the order.
         """
+        self._raise_failure()
         if not await self._lead():
+            self._start_over()
             return 0
-        # Core, not an ORM session: the relay reads and writes plain rows.
-        async with self.db.engine.begin() as connection:
-            marked = await self._mark_sent(connection)
-            rows = (
-                await connection.execute(
-                    select(outbox.c.seq, outbox.c.event_id, outbox.c.subject, outbox.c.payload)
-                    .where(outbox.c.sent_at.is_(None), outbox.c.attempts < PARKED)
-                    .order_by(outbox.c.seq)
-                    .limit(self.batch_size)
+        published = 0
+        while True:
+            if time.monotonic() - self._table_read_at >= self.poll_interval_s:
+                self._table_due = True  # the safety net, also under a steady stream of commits
+            if not self._caught_up or self._table_due:
+                # From here on commits are handed over; the read below sees every earlier one.
+                self._caught_up, self._table_due = True, False
+                published += await self._publish_table()
+            if self._handed:
+                count = min(len(self._handed), self.batch_size)
+                published += await self._publish([self._handed.popleft() for _ in range(count)])
+            elif not self._table_due:
+                return published
+            self._raise_failure()
+
+    async def _publish_table(self) -> int:
+        """Publish the table's unsent events in order, except those published already or
+        handed over (published next, in commit order)."""
+        published = 0
+        while True:
+            self._table_read_at = time.monotonic()
+            async with self.db.engine.begin() as connection:  # Core: plain rows
+                rows = (
+                    await connection.execute(
+                        select(outbox.c.seq, outbox.c.event_id, outbox.c.subject, outbox.c.payload)
+                        .where(outbox.c.sent_at.is_(None), outbox.c.attempts < PARKED)
+                        .order_by(outbox.c.seq)
+                        .limit(self.batch_size)
+                    )
+                ).all()
+            handed = {event.event_id for event in self._handed}
+            due = [r for r in rows if r.event_id not in handed and r.event_id not in self._unmarked]
+            due = await self._park_unpublishable(due)
+            if due:
+                published += await self._publish(
+                    [_Event(row.event_id, row.subject, row.payload) for row in due]
                 )
-            ).all()
-        self._published = self._published[marked:]  # committed: those are marked for good
-        if not rows:
-            return 0
-        rows = await self._park_unpublishable(rows)
-        if not rows:
+                continue
+            if len(rows) < self.batch_size:
+                return published
+            if any(row.event_id in handed for row in rows):
+                self._table_due = True  # read on once those handed over are published
+                return published
+            await self._settle()  # a batch of published events not marked yet: wait for them
+
+    async def _publish(self, events: list[_Event]) -> int:
+        """Send a batch to the server; its acknowledgements come in later (see `_acknowledged`)."""
+        limit = self.max_payload()
+        if limit and any(len(e.payload) + _HEADER_ALLOWANCE > limit for e in events):
+            # The table path sets it aside (`_park_unpublishable`); the others go on.
+            events = [e for e in events if len(e.payload) + _HEADER_ALLOWANCE <= limit]
+            self._table_due = True
+        if not events:
             return 0
         crash_point("relay.before_publish")
-        futures = [
-            await self.js.publish_async(
-                row.subject, row.payload, headers={"Nats-Msg-Id": row.event_id}
-            )
-            for row in rows
-        ]
-        await asyncio.wait_for(asyncio.gather(*futures), timeout=self.publish_timeout_s)
-        crash_point("relay.after_publish")
-        self._published += [row.seq for row in rows]
-        self.published_total += len(rows)
-        return len(rows)
-
-    async def _mark_sent(self, connection: AsyncConnection) -> int:
-        """Mark what the server confirmed as sent; how many (forgotten once committed)."""
-        if not self._published:
-            return 0
-        await connection.execute(
-            update(outbox)
-            .where(
-                one_of(
-                    outbox.c.seq,
-                    self._published,
-                    postgresql=connection.dialect.name == "postgresql",
+        ids = [event.event_id for event in events]
+        self._unmarked.update(ids)
+        self._settled.clear()
+        acks = asyncio.gather(
+            *[
+                await self.js.publish_async(
+                    event.subject, event.payload, headers={"Nats-Msg-Id": event.event_id}
                 )
-            )
-            .values(sent_at=self.clock.now())
+                for event in events
+            ]
         )
-        return len(self._published)
+        self._in_flight.append((time.monotonic() + self.publish_timeout_s, ids, acks))
+        acks.add_done_callback(self._acknowledged_batch)
+        self.published_total += len(events)
+        return len(events)
+
+    def _acknowledged_batch(self, acks: asyncio.Future[Any]) -> None:
+        """Every acknowledgement of a batch is in, or one failed."""
+        batch = next((b for b in self._in_flight if b[2] is acks), None)
+        if batch is None:
+            return  # forgotten by `_start_over`
+        self._in_flight.remove(batch)
+        ids = batch[1]
+        if acks.cancelled():
+            self._fail(RuntimeError("acknowledgements cancelled"))
+        elif (exc := acks.exception()) is not None:
+            self._fail(exc)
+        else:
+            crash_point("relay.after_publish")
+            self._acknowledged.extend(ids)
+            self._to_mark.set()
+        self._check_settled()
+
+    def _fail(self, exc: BaseException) -> None:
+        if self._failure is None:
+            self._failure = exc
+        self._wake.set()
+
+    def _raise_failure(self) -> None:
+        if self._in_flight and self._in_flight[0][0] < time.monotonic():
+            self._fail(TimeoutError(f"not acknowledged within {self.publish_timeout_s} s"))
+        failure, self._failure = self._failure, None
+        if failure is not None:
+            raise failure
+
+    def _start_over(self) -> None:
+        """Forget what is held and in flight; the table has every event not marked sent."""
+        self._caught_up = False
+        self._handed.clear()
+        in_flight = list(self._in_flight)
+        self._in_flight.clear()
+        for _, _, acks in in_flight:
+            acks.cancel()
+        # Acknowledged ones are marked soon: only those not acknowledged are to be read again.
+        self._unmarked.intersection_update(self._acknowledged)
+        self._failure = None
+        self._check_settled()
+
+    async def _settle(self) -> None:
+        """Until every published event is acknowledged and marked sent; raises on a failure."""
+        while not self._settled.is_set():
+            self._raise_failure()
+            timeout = self.publish_timeout_s
+            if self._in_flight:
+                timeout = max(self._in_flight[0][0] - time.monotonic(), 0.0) + 0.01
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._settled.wait(), timeout=timeout)
+        self._raise_failure()
+
+    def _check_settled(self) -> None:
+        if not self._in_flight and not self._acknowledged and not self._marking:
+            self._settled.set()
+
+    async def _mark_acknowledged(self) -> None:
+        """The marker: marks sent, in one UPDATE, every event acknowledged since the last."""
+        backoff = self.poll_interval_s
+        while True:
+            self._check_settled()
+            await self._to_mark.wait()
+            self._to_mark.clear()
+            ids, self._acknowledged = self._acknowledged, []
+            if not ids:
+                continue
+            self._marking = True
+            try:
+                async with self.db.engine.begin() as connection:
+                    postgresql = connection.dialect.name == "postgresql"
+                    await connection.execute(
+                        update(outbox)
+                        .where(one_of(outbox.c.event_id, ids, postgresql=postgresql))
+                        .values(sent_at=self.clock.now())
+                    )
+            except Exception as exc:  # database away: still unsent, marked on a later try
+                log.warning("outbox.mark_failed", error=repr(exc), retry_in_s=backoff)
+                self._acknowledged[:0] = ids
+                self._marking = False
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+                self._to_mark.set()
+                continue
+            self._marking = False
+            backoff = self.poll_interval_s
+            self._unmarked.difference_update(ids)
 
     async def _park_unpublishable(self, rows: list[Any]) -> list[Any]:
         """Set aside events the server would refuse for ever (too large), so they cannot
@@ -256,6 +444,7 @@ class OutboxRelay:
     async def _lead(self) -> bool:
         """True while this relay holds its database's relay lock (always, on SQLite)."""
         if self.db.is_sqlite:
+            self._leads = True
             return True
         if self._leadership is not None:
             if not self._leadership.closed and not self._leadership.invalidated:
@@ -275,12 +464,14 @@ class OutboxRelay:
             return False
         self._leadership = connection
         await self._listen(connection)
+        self._leads = True
         return True
 
     async def _listen(self, connection: AsyncConnection) -> None:
         """Commits in other processes (workers, replicas) wake the leader as its own do."""
 
         def woken(*_args: Any) -> None:
+            self._table_due = True
             self._wake.set()
 
         raw = (await connection.get_raw_connection()).driver_connection
@@ -288,6 +479,8 @@ class OutboxRelay:
         connection.info[WAKE] = woken
 
     async def _resign(self) -> None:
+        self._leads = False
+        self._start_over()
         connection, self._leadership = self._leadership, None
         if connection is None:
             return
