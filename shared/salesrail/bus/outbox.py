@@ -133,10 +133,11 @@ class OutboxRelay:
 
     Publishing does not wait for the server's acknowledgements. A batch's acknowledgements are
     collected as they arrive and a second task (the marker) marks acknowledged events sent in
-    its own transactions, so neither the server's fsync nor an UPDATE holds back the next
-    event. A batch refused, or not acknowledged within `publish_timeout_s`, is a failure: the
-    relay forgets what it holds and starts again from the table, which still has every event
-    not marked sent (JetStream drops the copies of those it had stored).
+    its own transactions (at most one every `mark_delay_s` under load), so neither the
+    server's fsync nor an UPDATE holds back the next event. A batch refused, or not
+    acknowledged within `publish_timeout_s`, is a failure: the relay forgets what it holds and
+    starts again from the table, which still has every event not marked sent (JetStream drops
+    the copies of those it had stored).
     """
 
     def __init__(
@@ -149,6 +150,7 @@ class OutboxRelay:
         max_payload: Callable[[], int] = lambda: 0,
         poll_interval_s: float = 1.0,
         publish_timeout_s: float = 5.0,
+        mark_delay_s: float = 0.1,
     ) -> None:
         self.db = db
         self.js = js
@@ -157,6 +159,7 @@ class OutboxRelay:
         self.max_payload = max_payload
         self.poll_interval_s = poll_interval_s
         self.publish_timeout_s = publish_timeout_s
+        self.mark_delay_s = mark_delay_s
         self._wake = asyncio.Event()
         self._stopping = False
         self._stop_requested = asyncio.Event()
@@ -182,6 +185,7 @@ class OutboxRelay:
         self._acknowledged: list[str] = []
         self._marking = False
         self._to_mark = asyncio.Event()
+        self._hurry = asyncio.Event()  # someone waits for the marks (`_settle`)
         self._settled = asyncio.Event()  # nothing in flight, nothing left to mark
         self._settled.set()
         db.on_commit(self._after_commit)
@@ -373,6 +377,13 @@ class OutboxRelay:
 
     async def _settle(self) -> None:
         """Until every published event is acknowledged and marked sent; raises on a failure."""
+        self._hurry.set()
+        try:
+            await self._until_settled()
+        finally:
+            self._hurry.clear()
+
+    async def _until_settled(self) -> None:
         while not self._settled.is_set():
             self._raise_failure()
             timeout = self.publish_timeout_s
@@ -392,6 +403,10 @@ class OutboxRelay:
         while True:
             self._check_settled()
             await self._to_mark.wait()
+            # Acknowledgements keep coming under load: one UPDATE for all of them, a little
+            # later (a crash re-sends at most these, and JetStream drops the copies).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._hurry.wait(), timeout=self.mark_delay_s)
             self._to_mark.clear()
             ids, self._acknowledged = self._acknowledged, []
             if not ids:
