@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import and_, case, func, select, union
+from sqlalchemy import and_, case, func, select, text, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lead_router.models import Lead
-from salesrail.db.bulk import is_postgresql, one_of
+from salesrail.db.bulk import is_postgresql
+from salesrail.db.types import UtcDateTime
 from salesrail.text.company_names import company_region as region_of
 from salesrail.text.company_names import key_similarity
 
@@ -122,10 +123,48 @@ async def stored_candidates(session: AsyncSession, probes: Sequence[Probe]) -> l
     if not phones and not blocks:
         return []
     keys = sorted({p.company_key for p in probes if p.company_key})
-    leads = _LEADS.c  # Core columns: the ORM adds nothing to plain rows but its own work
-    # Arrays on PostgreSQL: one statement text (and one prepared statement) for any batch.
-    postgresql = is_postgresql(session)
-    live = and_(leads.received_at >= min(p.since for p in probes), leads.status != "duplicate")
+    since = min(p.since for p in probes)
+    if is_postgresql(session):
+        # A fixed text: nothing to build or look up in the statement cache, whatever the batch.
+        params = {"since": since, "phones": phones, "blocks": blocks, "keys": keys}
+        rows = (await session.execute(_CANDIDATES_POSTGRESQL, params)).all()
+    else:
+        rows = (await session.execute(_candidates_query(since, phones, blocks, keys))).all()
+    return [
+        Candidate(
+            lead_id=row.id,
+            owner_id=row.owner_id,
+            phone=row.phone,
+            company_key=row.company_key,
+            received_at=row.received_at,
+            company_region=region_of(row.company_name),
+            company_block=row.company_block,
+        )
+        for row in rows
+    ]
+
+
+_CANDIDATE_COLUMNS = "id, owner_id, phone, company_key, company_block, company_name, received_at"
+_CANDIDATES_POSTGRESQL = text(
+    f"SELECT {_CANDIDATE_COLUMNS} FROM leads "
+    "WHERE received_at >= :since AND status != 'duplicate' "
+    "AND phone = ANY(CAST(:phones AS text[])) "
+    f"UNION SELECT {_CANDIDATE_COLUMNS} FROM ("
+    f"SELECT {_CANDIDATE_COLUMNS}, row_number() OVER (PARTITION BY company_block ORDER BY "
+    "CASE WHEN company_key = ANY(CAST(:keys AS text[])) THEN 0 ELSE 1 END, received_at DESC"
+    ") AS rank FROM leads "
+    "WHERE received_at >= :since AND status != 'duplicate' "
+    "AND company_block = ANY(CAST(:blocks AS text[]))"
+    f") AS ranked WHERE rank <= {CANDIDATE_LIMIT}"
+).columns(received_at=UtcDateTime())
+
+
+def _candidates_query(
+    since: datetime, phones: list[str], blocks: list[str], keys: list[str]
+) -> Any:
+    """The same query as _CANDIDATES_POSTGRESQL, built for the other databases (SQLite)."""
+    leads = _LEADS.c
+    live = and_(leads.received_at >= since, leads.status != "duplicate")
     columns = [
         leads.id,
         leads.owner_id,
@@ -137,37 +176,20 @@ async def stored_candidates(session: AsyncSession, probes: Sequence[Probe]) -> l
     ]
     parts = []
     if phones:
-        phone_in = one_of(leads.phone, phones, postgresql=postgresql)
-        parts.append(select(*columns).where(live, phone_in))
+        parts.append(select(*columns).where(live, leads.phone.in_(phones)))
     if blocks:
         rank = func.row_number().over(
             partition_by=leads.company_block,
-            order_by=(
-                case((one_of(leads.company_key, keys, postgresql=postgresql), 0), else_=1),
-                leads.received_at.desc(),
-            ),
+            order_by=(case((leads.company_key.in_(keys), 0), else_=1), leads.received_at.desc()),
         )
-        block_in = one_of(leads.company_block, blocks, postgresql=postgresql)
-        ranked = select(*columns, rank.label("rank")).where(live, block_in)
+        ranked = select(*columns, rank.label("rank")).where(live, leads.company_block.in_(blocks))
         ranked_rows = ranked.subquery()
         parts.append(
             select(*(ranked_rows.c[c.key] for c in columns)).where(
                 ranked_rows.c.rank <= CANDIDATE_LIMIT
             )
         )
-    query = union(*parts) if len(parts) > 1 else parts[0]
-    return [
-        Candidate(
-            lead_id=row.id,
-            owner_id=row.owner_id,
-            phone=row.phone,
-            company_key=row.company_key,
-            received_at=row.received_at,
-            company_region=region_of(row.company_name),
-            company_block=row.company_block,
-        )
-        for row in (await session.execute(query)).all()
-    ]
+    return union(*parts) if len(parts) > 1 else parts[0]
 
 
 class CandidatePool:
