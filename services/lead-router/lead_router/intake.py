@@ -19,7 +19,18 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlalchemy import JSON, Boolean, Float, Integer, String, or_, select, text, tuple_
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    Integer,
+    LargeBinary,
+    String,
+    or_,
+    select,
+    text,
+    tuple_,
+)
 from sqlalchemy.exc import IntegrityError
 
 from lead_router import publishers
@@ -41,6 +52,7 @@ from lead_router.service import (
     mark_duplicate,
     score_lead,
 )
+from salesrail.bus.tables import outbox
 from salesrail.db.bulk import insert_columns, insert_rows, is_postgresql
 from salesrail.db.types import UtcDateTime
 from salesrail.group_commit import GroupCommit
@@ -211,8 +223,8 @@ async def _insert_leads(uow: UnitOfWork, fresh: Sequence[NewLead]) -> None:
 async def _write_postgresql(
     uow: UnitOfWork, fresh: Sequence[NewLead], history: list[dict[str, Any]], book: RepBook
 ) -> None:
-    """The batch's leads, their history and the reps' new counts in one statement: a round
-    trip costs more CPU than the rows it carries. The values go as one array per column,
+    """The batch's leads, their history, the reps' new counts and the batch's events (the
+    outbox) in one statement: a round trip costs more CPU than the rows it carries. The values go as one array per column,
     straight to asyncpg (JSON as text, cast by the server)."""
     leads = [item.lead for item in fresh]
     values: dict[str, Any] = {}
@@ -225,6 +237,9 @@ async def _write_postgresql(
     counts = book.changed_counts()
     values["r_id"] = [rep_id for rep_id, _ in counts]
     values["r_open_leads"] = [n for _, n in counts]
+    events = uow.outbox.take_staged(uow.session)  # none when write_staged must notify
+    for name in _OUTBOX_COLUMNS:
+        values[f"o_{name}"] = [event[name] for event in events]
     await uow.session.execute(_WRITE_BATCH, values)
     book.saved()
 
@@ -246,6 +261,8 @@ def _array_type(column: Any) -> str:
         return "float8[]"
     if isinstance(kind, Integer):
         return "bigint[]"
+    if isinstance(kind, LargeBinary):
+        return "bytea[]"
     raise TypeError(f"no array type for {column}")
 
 
@@ -262,13 +279,15 @@ def _insert_from_arrays(table: Any, names: Sequence[str], prefix: str) -> str:
     )
 
 
+_OUTBOX_COLUMNS = ("event_id", "subject", "payload", "created_at", "attempts")
 _JSON_LEAD_COLUMNS = frozenset(n for n in LEAD_COLUMNS if isinstance(_LEADS.c[n].type, JSON))
 _HISTORY_COLUMNS = ("lead_id", "at", "kind", "by", "detail")
 # unnest(a, b, ...) in FROM yields the arrays' elements side by side, in array order: the
 # history's seq follows the order the rows were written in.
 _WRITE_BATCH = text(
     f"WITH new_leads AS ({_insert_from_arrays(_LEADS, LEAD_COLUMNS, 'l_')}), "
-    f"new_history AS ({_insert_from_arrays(_HISTORY, _HISTORY_COLUMNS, 'h_')}) "
+    f"new_history AS ({_insert_from_arrays(_HISTORY, _HISTORY_COLUMNS, 'h_')}), "
+    f"new_events AS ({_insert_from_arrays(outbox, _OUTBOX_COLUMNS, 'o_')}) "
     "UPDATE reps SET open_leads = given.open_leads "
     "FROM unnest(CAST(:r_id AS text[]), CAST(:r_open_leads AS bigint[])) "
     "AS given(id, open_leads) WHERE reps.id = given.id"
