@@ -12,8 +12,8 @@ from sqlalchemy import and_, case, func, select, text, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lead_router.models import Lead
+from salesrail.db import driver
 from salesrail.db.bulk import is_postgresql
-from salesrail.db.types import UtcDateTime
 from salesrail.text.company_names import company_region as region_of
 from salesrail.text.company_names import key_similarity
 
@@ -125,20 +125,21 @@ async def stored_candidates(session: AsyncSession, probes: Sequence[Probe]) -> l
     keys = sorted({p.company_key for p in probes if p.company_key})
     since = min(p.since for p in probes)
     if is_postgresql(session):
-        # A fixed text: nothing to build or look up in the statement cache, whatever the batch.
+        # A fixed text straight to asyncpg: nothing to build, cache or wrap for each batch.
         params = {"since": since, "phones": phones, "blocks": blocks, "keys": keys}
-        rows = (await session.execute(_CANDIDATES_POSTGRESQL, params)).all()
+        rows = await driver.fetch(session, _CANDIDATES_POSTGRESQL, params)
     else:
-        rows = (await session.execute(_candidates_query(since, phones, blocks, keys))).all()
+        built = _candidates_query(since, phones, blocks, keys)
+        rows = [row._mapping for row in (await session.execute(built)).all()]
     return [
         Candidate(
-            lead_id=row.id,
-            owner_id=row.owner_id,
-            phone=row.phone,
-            company_key=row.company_key,
-            received_at=row.received_at,
-            company_region=region_of(row.company_name),
-            company_block=row.company_block,
+            lead_id=row["id"],
+            owner_id=row["owner_id"],
+            phone=row["phone"],
+            company_key=row["company_key"],
+            received_at=row["received_at"],
+            company_region=region_of(row["company_name"]),
+            company_block=row["company_block"],
         )
         for row in rows
     ]
@@ -156,7 +157,7 @@ _CANDIDATES_POSTGRESQL = text(
     "WHERE received_at >= :since AND status != 'duplicate' "
     "AND company_block = ANY(CAST(:blocks AS text[]))"
     f") AS ranked WHERE rank <= {CANDIDATE_LIMIT}"
-).columns(received_at=UtcDateTime())
+)
 
 
 def _candidates_query(

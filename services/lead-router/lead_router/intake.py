@@ -53,6 +53,7 @@ from lead_router.service import (
     score_lead,
 )
 from salesrail.bus.tables import outbox
+from salesrail.db import driver
 from salesrail.db.bulk import insert_columns, insert_rows, is_postgresql
 from salesrail.db.types import UtcDateTime
 from salesrail.group_commit import GroupCommit
@@ -224,8 +225,9 @@ async def _write_postgresql(
     uow: UnitOfWork, fresh: Sequence[NewLead], history: list[dict[str, Any]], book: RepBook
 ) -> None:
     """The batch's leads, their history, the reps' new counts and the batch's events (the
-    outbox) in one statement: a round trip costs more CPU than the rows it carries. The values go as one array per column,
-    straight to asyncpg (JSON as text, cast by the server)."""
+    outbox) in one statement: a round trip costs more CPU than the rows it carries. The
+    values go as one array per column, straight to asyncpg (JSON as text, cast by the
+    server)."""
     leads = [item.lead for item in fresh]
     values: dict[str, Any] = {}
     for name in LEAD_COLUMNS:
@@ -240,7 +242,7 @@ async def _write_postgresql(
     events = uow.outbox.take_staged(uow.session)  # none when write_staged must notify
     for name in _OUTBOX_COLUMNS:
         values[f"o_{name}"] = [event[name] for event in events]
-    await uow.session.execute(_WRITE_BATCH, values)
+    await driver.execute(uow.session, _WRITE_BATCH, values)
     book.saved()
 
 
@@ -294,6 +296,12 @@ _WRITE_BATCH = text(
 )
 
 
+_LOCK_KEYS = text(
+    "SELECT pg_advisory_xact_lock(hashtext(k)) "
+    "FROM (SELECT k FROM unnest(CAST(:keys AS text[])) AS k ORDER BY k) AS ordered"
+)
+
+
 async def _lock_customers(uow: UnitOfWork, batch: Sequence[NewLead]) -> None:
     """Serialise intakes that could be the same customer (same phone, same company block),
     across batches and replicas; in sorted order, so two batches cannot deadlock. SQLite
@@ -302,13 +310,7 @@ async def _lock_customers(uow: UnitOfWork, batch: Sequence[NewLead]) -> None:
         return
     phones = {f"phone:{item.lead.phone}" for item in batch}
     keys = sorted(phones | {f"company:{item.lead.company_block}" for item in batch})
-    await uow.session.execute(
-        text(
-            "SELECT pg_advisory_xact_lock(hashtext(k)) "
-            "FROM (SELECT k FROM unnest(CAST(:keys AS text[])) AS k ORDER BY k) AS ordered"
-        ),
-        {"keys": keys},
-    )
+    await driver.execute(uow.session, _LOCK_KEYS, {"keys": keys})
 
 
 async def _replays(uow: UnitOfWork, batch: Sequence[NewLead]) -> dict[tuple[str, ...], AnyLead]:

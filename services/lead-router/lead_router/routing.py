@@ -21,6 +21,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from lead_router.assignment import Candidates, RepState, candidates, describe_pick
 from lead_router.models import Cursor, Rep
 from lead_router.routing_rules import Assign, RouteMatch, Strategy
+from salesrail.db import driver
 from salesrail.db.bulk import is_postgresql, update_rows
 from salesrail.unit_of_work import UnitOfWork
 
@@ -70,7 +71,8 @@ class RepBook:
     ) -> RepBook:
         """`load` in one statement (PostgreSQL): a round trip costs more than the rows."""
         keys = sorted(turns)
-        rows = await uow.session.execute(
+        rows = await driver.fetch(
+            uow.session,
             _LOAD_AT_ONCE,
             {
                 "rep_ids": sorted(rep_ids),
@@ -82,10 +84,13 @@ class RepBook:
         reps: dict[str, RepState] = {}
         cursors: dict[str, int] = {}
         for row in rows:
-            if row.kind == "rep":
-                reps[row.id] = RepState(row.id, row.status, row.open_leads, row.cap, row.team_id)
+            rep_id = row["id"]
+            if row["kind"] == "rep":
+                reps[rep_id] = RepState(
+                    rep_id, row["status"], row["open_leads"], row["cap"], row["team_id"]
+                )
             else:
-                cursors[row.id] = row.position - turns[row.id]
+                cursors[rep_id] = row["position"] - turns[rep_id]
         return cls(reps, cursors)
 
     def decide(self, match: RouteMatch, *, exclude: frozenset[str] = frozenset()) -> Assignment:

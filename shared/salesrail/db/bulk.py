@@ -31,10 +31,11 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import DBAPIError, StatementError
+from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
 
+from salesrail.db import driver
 from salesrail.db.types import UtcDateTime
 
 
@@ -137,35 +138,13 @@ async def _copy(
     records: list[tuple[Any, ...]],
     statement: str,
 ) -> None:
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    # SQLAlchemy's adapter of the asyncpg connection, used as its own cursors use it: one
-    # operation at a time, and PostgreSQL's transaction begun on first use (else COPY would
-    # commit on its own).
-    adapted: Any = raw.dbapi_connection
-    dialect = connection.dialect
-    try:
-        async with adapted._execute_mutex:
-            if adapted._transaction is None:
-                await adapted._start_transaction()
-            try:
-                await adapted._connection.copy_records_to_table(
-                    table.name, records=records, columns=names, schema_name=table.schema
-                )
-            except Exception as error:
-                adapted._handle_exception(error)  # raises it as the DBAPI's error
-    except dialect.loaded_dbapi.Error as error:
-        lost = dialect.is_disconnect(error, adapted, None)
-        if lost:
-            await connection.invalidate(error)
-        raise DBAPIError.instance(
-            statement,
-            None,
-            error,
-            dialect.loaded_dbapi.Error,
-            connection_invalidated=lost,
-            dialect=dialect,
-        ) from error
+    await driver.in_transaction(
+        session,
+        statement,
+        lambda raw: raw.copy_records_to_table(
+            table.name, records=records, columns=names, schema_name=table.schema
+        ),
+    )
 
 
 async def update_rows(
