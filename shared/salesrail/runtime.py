@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import nats
+import nats.errors
 import structlog
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
@@ -175,7 +176,11 @@ class ServiceRuntime:
         if self.relay is not None:
             await self.relay.stop()
         if self.nc is not None and not self.nc.is_closed:
-            await self.nc.drain()  # flushes what is buffered; subscriptions are already gone
+            try:
+                await self.nc.drain()  # flushes what is buffered; subscriptions are already gone
+            except nats.errors.Error as exc:  # reconnecting: the databases are still closed
+                log.warning("service.nats_drain_failed", error=repr(exc))
+                await self.nc.close()
         await self.db.dispose()
         await self.auth_db.dispose()
         log.info("service.stopped")
