@@ -166,7 +166,6 @@ class OutboxRelay:
         self._task: asyncio.Task[None] | None = None
         self._marker: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.published_total = 0
         self._leadership: AsyncConnection | None = None
         self._leads = False
         # Committed in this process and handed over at commit, not yet published.
@@ -250,9 +249,9 @@ class OutboxRelay:
                 await asyncio.wait_for(self._wake.wait(), timeout=timeout)
             self._wake.clear()
 
-    async def flush(self) -> int:
+    async def flush(self) -> None:
         """Publish what is due: the table's unsent events when it may hold some this relay
-        does not, and what commits handed over. Returns how many it sent to the server.
+        does not, and what commits handed over.
 
         No transaction is open while waiting for NATS (SQLite would hold its only write lock).
         On PostgreSQL one relay per database publishes (the leader, by advisory lock), so
@@ -261,26 +260,24 @@ class OutboxRelay:
         self._raise_failure()
         if not await self._lead():
             self._start_over()
-            return 0
-        published = 0
+            return
         while True:
             if time.monotonic() - self._table_read_at >= self.poll_interval_s:
                 self._table_due = True  # the safety net, also under a steady stream of commits
             if not self._caught_up or self._table_due:
                 # From here on commits are handed over; the read below sees every earlier one.
                 self._caught_up, self._table_due = True, False
-                published += await self._publish_table()
+                await self._publish_table()
             if self._handed:
                 count = min(len(self._handed), self.batch_size)
-                published += await self._publish([self._handed.popleft() for _ in range(count)])
+                await self._publish([self._handed.popleft() for _ in range(count)])
             elif not self._table_due:
-                return published
+                return
             self._raise_failure()
 
-    async def _publish_table(self) -> int:
+    async def _publish_table(self) -> None:
         """Publish the table's unsent events in order, except those published already or
         handed over (published next, in commit order)."""
-        published = 0
         while True:
             self._table_read_at = time.monotonic()
             async with self.db.engine.begin() as connection:  # Core: plain rows
@@ -296,26 +293,24 @@ class OutboxRelay:
             due = [r for r in rows if r.event_id not in handed and r.event_id not in self._unmarked]
             due = await self._park_unpublishable(due)
             if due:
-                published += await self._publish(
-                    [_Event(row.event_id, row.subject, row.payload) for row in due]
-                )
+                await self._publish([_Event(r.event_id, r.subject, r.payload) for r in due])
                 continue
             if len(rows) < self.batch_size:
-                return published
+                return
             if any(row.event_id in handed for row in rows):
                 self._table_due = True  # read on once those handed over are published
-                return published
+                return
             await self._settle()  # a batch of published events not marked yet: wait for them
 
-    async def _publish(self, events: list[_Event]) -> int:
+    async def _publish(self, events: list[_Event]) -> None:
         """Send a batch to the server; its acknowledgements come in later (see `_acknowledged`)."""
         limit = self.max_payload()
-        if limit and any(len(e.payload) + _HEADER_ALLOWANCE > limit for e in events):
-            # The table path sets it aside (`_park_unpublishable`); the others go on.
-            events = [e for e in events if len(e.payload) + _HEADER_ALLOWANCE <= limit]
-            self._table_due = True
+        fitting = [e for e in events if _fits(e.payload, limit)]
+        if len(fitting) < len(events):
+            self._table_due = True  # the table path sets it aside (`_park_unpublishable`)
+        events = fitting
         if not events:
-            return 0
+            return
         crash_point("relay.before_publish")
         ids = [event.event_id for event in events]
         self._unmarked.update(ids)
@@ -330,8 +325,6 @@ class OutboxRelay:
         )
         self._in_flight.append((time.monotonic() + self.publish_timeout_s, ids, acks))
         acks.add_done_callback(self._acknowledged_batch)
-        self.published_total += len(events)
-        return len(events)
 
     def _acknowledged_batch(self, acks: asyncio.Future[Any]) -> None:
         """Every acknowledgement of a batch is in, or one failed."""
@@ -438,7 +431,7 @@ class OutboxRelay:
         limit = self.max_payload()
         if not limit:
             return rows
-        too_big = [row for row in rows if len(row.payload) + _HEADER_ALLOWANCE > limit]
+        too_big = [row for row in rows if not _fits(row.payload, limit)]
         if not too_big:
             return rows
         async with self.db.transaction() as session:
@@ -512,3 +505,8 @@ class OutboxRelay:
                 await connection.invalidate()  # a dead session's locks died with it
         with contextlib.suppress(Exception):
             await connection.close()
+
+
+def _fits(payload: bytes, limit: int) -> bool:
+    """Whether the server takes a message of this payload (`limit` 0: not known, assume so)."""
+    return not limit or len(payload) + _HEADER_ALLOWANCE <= limit
