@@ -42,6 +42,7 @@ from lead_router.duplicates import (
     stored_candidates,
 )
 from lead_router.models import LEAD_COLUMNS, AnyLead, Lead, LeadHistory, LeadRecord
+from lead_router.notifications import read_rep_channels
 from lead_router.routing import RepBook
 from lead_router.service import (
     Intake,
@@ -139,6 +140,11 @@ class IntakeBatcher:
                 if duplicate is None
             }
             book = await RepBook.load(uow, matches.values())
+            # The stored leads' owners are told of their returning customers: their channels
+            # in one statement (the reps of this batch's decisions came with the book).
+            await read_rep_channels(
+                uow.session, {d.owner_id for d in duplicates if d is not None and d.owner_id}
+            )
             in_batch = {item.lead.id: item.lead for item in fresh}
             rows: list[dict[str, Any]] = []
             for i, item in enumerate(fresh):

@@ -1,13 +1,18 @@
 """Telling reps and teams through their channels, for every service's `notify.requested`.
 
-Asking never waits on delivery: a use case stages `notify.requested` in its own transaction.
-Two durable consumers then do the work here, where the reps, teams and their channels live:
+Asking never waits on delivery: another service's use case stages `notify.requested` in its
+own transaction. Two durable consumers then do the work here, where the reps, teams and their
+channels live:
 
 - `lead-router-notify-fanout` resolves the recipients to channels and stages one
   `notify.delivery` per channel, so each channel is retried (and dead-lettered) on its own.
 - `lead-router-notify-deliver` sends one delivery. A failure is raised, so the plumbing NAKs it
   with back-off and finally parks it on `salesrail.dlq.lead-router-notify-deliver` with the
   reason; a channel that is gone or an address the policy refuses is parked at once.
+
+lead-router's own use cases (a lead routed, a duplicate, a release) resolve their recipients in
+the transaction that decides, and stage the deliveries there (`stage_deliveries`): the channels
+are read with the reps the decision already locked, and a rep without channels costs nothing.
 
 A delivery names its channel (owner and channel id), never its URL or secret: the deliver
 consumer reads the channel again, so a fixed or disabled channel takes effect on the next try.
@@ -25,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -120,18 +125,49 @@ async def _owners(session: AsyncSession, recipient: Recipient) -> list[tuple[Own
     return []
 
 
+@dataclass(frozen=True)
+class RepChannels:
+    """All that telling a rep needs: their id and their channels as stored."""
+
+    id: str
+    channels: list[Any] | None
+
+
+_KNOWN_REPS = "lead_router.rep_channels"
 _REP_CHANNELS = select(Rep.__table__.c.id, Rep.__table__.c.channels).where(
-    Rep.__table__.c.id == bindparam("rep_id")
+    Rep.__table__.c.id.in_(bindparam("rep_ids", expanding=True))
 )
 
 
-async def _rep_channels(session: AsyncSession, rep_id: str) -> Any:
-    """A rep's id and channels (all a notification to them needs), or None: a plain row,
-    read once per transaction (an owner is told about every lead of a batch)."""
-    known: dict[str, Any] = session.info.setdefault("lead_router.rep_channels", {})
-    if rep_id not in known:
-        known[rep_id] = (await session.execute(_REP_CHANNELS, {"rep_id": rep_id})).first()
-    return known[rep_id]
+def _known_reps(session: AsyncSession) -> dict[str, RepChannels | None]:
+    # Kept for the transaction: an owner is told about every lead of a batch.
+    known: dict[str, RepChannels | None] = session.info.setdefault(_KNOWN_REPS, {})
+    return known
+
+
+def know_rep_channels(session: AsyncSession, channels: Mapping[str, list[Any] | None]) -> None:
+    """Channels this transaction has already read (with the reps a routing decision locked):
+    telling those reps reads nothing more."""
+    known = _known_reps(session)
+    for rep_id, stored in channels.items():
+        known.setdefault(rep_id, RepChannels(rep_id, stored))
+
+
+async def read_rep_channels(session: AsyncSession, rep_ids: Iterable[str]) -> None:
+    """Read the channels of the reps not known yet, in one statement."""
+    known = _known_reps(session)
+    missing = sorted({rep_id for rep_id in rep_ids if rep_id not in known})
+    if not missing:
+        return
+    for row in await session.execute(_REP_CHANNELS, {"rep_ids": missing}):
+        known[row.id] = RepChannels(row.id, row.channels)
+    for rep_id in missing:
+        known.setdefault(rep_id, None)  # no such rep
+
+
+async def _rep_channels(session: AsyncSession, rep_id: str) -> RepChannels | None:
+    await read_rep_channels(session, [rep_id])
+    return _known_reps(session)[rep_id]
 
 
 async def _holders_of(session: AsyncSession, role: str) -> list[tuple[OwnerKind, Any]]:
@@ -163,7 +199,7 @@ async def _supervisors_of(session: AsyncSession, rep_id: str) -> list[tuple[Owne
     return owners
 
 
-def _usable_channels(kind: OwnerKind, owner: Rep | Team) -> list[ChannelConfig]:
+def _usable_channels(kind: OwnerKind, owner: Rep | Team | RepChannels) -> list[ChannelConfig]:
     usable = []
     for raw in owner.channels or []:
         try:
@@ -249,7 +285,7 @@ def _fanout_consumer() -> EventConsumer:
     @consumer.on(NotifyRequested.event_type)
     async def fan_out(uow: UnitOfWork, envelope: Envelope, request: NotifyRequested) -> None:
         _message(request)  # a request that can never be sent is parked here, once
-        targets = await resolve_targets(uow.session, request.recipients)
+        targets = await stage_deliveries(uow, request, request_id=envelope.id)
         if not targets:
             # Normal for reps without channels (they use the app); not worth a warning each time.
             log.info(
@@ -257,22 +293,31 @@ def _fanout_consumer() -> EventConsumer:
                 request_id=envelope.id,
                 recipients=[f"{r.kind}:{r.id}" for r in request.recipients],
             )
-        for target in targets:
-            await uow.publish(
-                NotifyDelivery(
-                    request_id=envelope.id,
-                    owner_kind=target.owner_kind,
-                    owner_id=target.owner_id,
-                    channel_id=target.channel.id,
-                    title=request.title,
-                    text=request.text,
-                    severity=request.severity,
-                    link=request.link,
-                    lead_id=request.lead_id,
-                )
-            )
 
     return consumer
+
+
+async def stage_deliveries(
+    uow: UnitOfWork, request: NotifyRequested, *, request_id: str
+) -> list[Target]:
+    """One `notify.delivery` per enabled channel of the recipients, staged in the caller's
+    transaction; `request_id` names the event the message comes from."""
+    targets = await resolve_targets(uow.session, request.recipients)
+    for target in targets:
+        await uow.publish(
+            NotifyDelivery(
+                request_id=request_id,
+                owner_kind=target.owner_kind,
+                owner_id=target.owner_id,
+                channel_id=target.channel.id,
+                title=request.title,
+                text=request.text,
+                severity=request.severity,
+                link=request.link,
+                lead_id=request.lead_id,
+            )
+        )
+    return targets
 
 
 # How long a batch waits when it could not be prepared (the database was away): nothing was

@@ -8,6 +8,7 @@ from sqlalchemy import or_, select, update
 
 from lead_router import publishers
 from lead_router.models import Lead, Rep
+from lead_router.notifications import stage_deliveries
 from lead_router.routing import release_slot, take_slot
 from lead_router.service import history, route_lead
 from salesrail.events.catalog import LeadClaimed, LeadReassigned
@@ -91,11 +92,15 @@ async def release_untouched(
     previous = lead.owner_id
     await release_slot(uow, previous)
     lead.status, lead.owner_id, lead.team_id, lead.assigned_at = "pooled", None, None, None
-    await uow.publish(publishers.lead_pooled(lead, reason=reason, previous_owner_id=previous))
-    await uow.publish(
+    pooled = await uow.publish(
+        publishers.lead_pooled(lead, reason=reason, previous_owner_id=previous)
+    )
+    await stage_deliveries(
+        uow,
         publishers.tell_previous_owner(
             lead, previous, title="线索已收回公海 (lead released)", reason=reason
-        )
+        ),
+        request_id=pooled.id,
     )
     history(uow, lead, "released", "sla", previous_owner_id=previous, reason=reason)
     await route_lead(
@@ -137,7 +142,7 @@ async def reassign(uow: UnitOfWork, lead_id: str, *, to_rep: str, reason: str, b
         uow.now(),
     )
     lead.route = f"reassigned by {by}: {reason}"
-    await uow.publish(
+    reassigned = await uow.publish(
         LeadReassigned(
             lead_id=lead.id,
             owner_id=to_rep,
@@ -147,6 +152,10 @@ async def reassign(uow: UnitOfWork, lead_id: str, *, to_rep: str, reason: str, b
             team_id=rep.team_id,
         )
     )
-    await uow.publish(publishers.tell_owner(lead, title="线索转交给您 (lead reassigned to you)"))
+    await stage_deliveries(
+        uow,
+        publishers.tell_owner(lead, title="线索转交给您 (lead reassigned to you)"),
+        request_id=reassigned.id,
+    )
     history(uow, lead, "reassigned", by, owner_id=to_rep, previous_owner_id=previous, reason=reason)
     return lead

@@ -20,6 +20,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from lead_router.assignment import Candidates, RepState, candidates, describe_pick
 from lead_router.models import Cursor, Rep
+from lead_router.notifications import know_rep_channels
 from lead_router.routing_rules import Assign, RouteMatch, Strategy
 from salesrail.db import driver
 from salesrail.db.bulk import is_postgresql, update_rows
@@ -46,7 +47,8 @@ class RepBook:
     @classmethod
     async def load(cls, uow: UnitOfWork, matches: Iterable[RouteMatch]) -> RepBook:
         """The reps and cursors for deciding each of `matches` once, in their order (each
-        round-robin decision takes the next turn of its cursor: the cursors are moved now)."""
+        round-robin decision takes the next turn of its cursor: the cursors are moved now).
+        The reps' channels come along, so telling the rep a decision picks reads nothing more."""
         wanted = [m for m in matches if not m.assign.pool]
         rep_ids = {r for m in wanted for r in _named_reps(m.assign)}
         teams = {m.assign.team for m in wanted if m.assign.team}
@@ -54,15 +56,19 @@ class RepBook:
         if (rep_ids or teams or turns) and is_postgresql(uow.session):
             return await cls._load_at_once(uow, rep_ids, teams, turns)
         reps: dict[str, RepState] = {}
+        channels: dict[str, list[Any] | None] = {}
         if rep_ids or teams:
             r = _REPS.c  # Core columns: plain rows, without the ORM's work
             rows = await uow.session.execute(
-                select(r.id, r.status, r.open_leads, r.cap, r.team_id)
+                select(r.id, r.status, r.open_leads, r.cap, r.team_id, r.channels)
                 .where(or_(r.id.in_(rep_ids), r.team_id.in_(teams)))
                 .order_by(r.id)
                 .with_for_update()
             )
-            reps = {r.id: RepState(r.id, r.status, r.open_leads, r.cap, r.team_id) for r in rows}
+            for row in rows:
+                reps[row.id] = RepState(row.id, row.status, row.open_leads, row.cap, row.team_id)
+                channels[row.id] = row.channels
+        know_rep_channels(uow.session, channels)
         return cls(reps, await _take_turns(uow, turns))
 
     @classmethod
@@ -83,14 +89,17 @@ class RepBook:
         )
         reps: dict[str, RepState] = {}
         cursors: dict[str, int] = {}
+        channels: dict[str, list[Any] | None] = {}
         for row in rows:
             rep_id = row["id"]
             if row["kind"] == "rep":
                 reps[rep_id] = RepState(
                     rep_id, row["status"], row["open_leads"], row["cap"], row["team_id"]
                 )
+                channels[rep_id] = row["channels"]
             else:
                 cursors[rep_id] = row["position"] - turns[rep_id]
+        know_rep_channels(uow.session, channels)
         return cls(reps, cursors)
 
     def decide(self, match: RouteMatch, *, exclude: frozenset[str] = frozenset()) -> Assignment:
@@ -217,7 +226,7 @@ _REPS: Any = Rep.__table__
 # order, so the locks are taken in the same order as by the two statements on SQLite.
 _LOAD_AT_ONCE = text(
     "WITH locked AS ("
-    " SELECT id, status, open_leads, cap, team_id FROM reps"
+    " SELECT id, status, open_leads, cap, team_id, channels FROM reps"
     " WHERE id = ANY(CAST(:rep_ids AS text[])) OR team_id = ANY(CAST(:teams AS text[]))"
     " ORDER BY id FOR UPDATE"
     "), moved AS ("
@@ -227,10 +236,10 @@ _LOAD_AT_ONCE = text(
     " SET position = round_robin_cursors.position + excluded.position"
     " RETURNING key, position"
     ") "
-    "SELECT 'rep' AS kind, id, status, open_leads, cap, team_id, NULL::integer AS position"
-    " FROM locked "
+    "SELECT 'rep' AS kind, id, status, open_leads, cap, team_id, channels,"
+    " NULL::integer AS position FROM locked "
     "UNION ALL "
-    "SELECT 'cursor', key, NULL, NULL, NULL, NULL, position FROM moved"
+    "SELECT 'cursor', key, NULL, NULL, NULL, NULL, NULL, position FROM moved"
 )
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import or_, select
 from lead_router import publishers, rules
 from lead_router.enrichment.facts import CompanyFacts
 from lead_router.models import AnyLead, Lead, LeadHistory, LeadRecord
+from lead_router.notifications import stage_deliveries
 from lead_router.routing import Assignment, assign
 from lead_router.routing_rules import LeadFacts, RouteMatch
 from lead_router.schemas import LeadIn
@@ -226,8 +227,10 @@ async def apply_decision(
         _history(uow, lead, "pooled", by, history_rows, route=decision.trace, rules_version=version)
         return
     lead.status, lead.assigned_at = "routed", uow.now()
-    await uow.publish(publishers.lead_routed(lead, previous_owner_id=previous_owner_id))
-    await uow.publish(publishers.tell_owner(lead, title="新线索分配给您 (new lead)"))
+    routed = await uow.publish(publishers.lead_routed(lead, previous_owner_id=previous_owner_id))
+    await stage_deliveries(
+        uow, publishers.tell_owner(lead, title="新线索分配给您 (new lead)"), request_id=routed.id
+    )
     _history(
         uow,
         lead,
@@ -257,14 +260,16 @@ async def mark_duplicate(
         else f"same company ({duplicate.similarity:.0f}% similar)"
     )
     lead.route = f"duplicate of lead {duplicate.lead_id}: {how}"
-    await uow.publish(
+    linked = await uow.publish(
         publishers.lead_duplicate(
             lead, matched_on=duplicate.matched_on, similarity=duplicate.similarity
         )
     )
     if lead.owner_id is not None:
-        await uow.publish(
-            publishers.tell_owner(lead, title="您的客户再次来询 (returning customer)")
+        await stage_deliveries(
+            uow,
+            publishers.tell_owner(lead, title="您的客户再次来询 (returning customer)"),
+            request_id=linked.id,
         )
     _history(
         uow,

@@ -767,3 +767,109 @@ async def test_a_stored_channel_that_no_longer_validates_is_listed_redacted_and_
     assert ROBOT_KEY[:8] not in everything and "was-allowed-then" not in everything
     logged = capsys.readouterr()
     assert ROBOT_KEY[:8] not in logged.out + logged.err  # no URL (and its key) in the logs
+
+
+# --- lead-router's own messages, through its public API ---------------------------------
+
+ROUTING = """
+rules:
+  - name: hangzhou-fasteners
+    when: {city: [杭州], category: [紧固件]}
+    assign: {reps: [rep-zhang, rep-li], strategy: round_robin}
+default: {pool: public}
+"""
+
+
+async def test_the_reps_concerned_are_told_when_a_lead_is_routed_returns_and_is_released(
+    database_url: str,
+    auth_database_url: str,
+    fresh_nats_url: str,
+    tmp_path: Path,
+    receiver: Receiver,
+) -> None:
+    app = create_app(
+        NotifyTestSettings(
+            database_url=database_url,
+            auth_database_url=auth_database_url,
+            nats_url=fresh_nats_url,
+            data_dir=tmp_path,
+            consumer_backoff_s=[0.2, 0.5, 1.0],
+        )
+    )
+    async with running(app) as client:
+        ops = await api_key(app, Role.OPS)
+        team = {"name": "华东", "channels": [webhook("robot", receiver.url("/ok/team"))]}
+        assert (await client.put("/v1/teams/east", json=team, headers=ops)).status_code < 300
+        for rep_id, channels in {
+            "rep-zhang": [webhook("main", receiver.url("/ok/zhang"))],
+            "rep-li": [webhook("main", receiver.url("/ok/li"))],
+        }.items():
+            body = {"name": rep_id, "team_id": "east", "cities": ["杭州"], "channels": channels}
+            answer = await client.put(f"/v1/reps/{rep_id}", json=body, headers=ops)
+            assert answer.status_code < 300, answer.text
+        answer = await client.put("/v1/rules/routing", json={"yaml": ROUTING}, headers=ops)
+        assert answer.status_code == 200, answer.text
+        first = {
+            "source": "website",
+            "company_name": "杭州恒通紧固件有限公司",
+            "contact_name": "王总",
+            "phone": "13912345678",
+            "city": "杭州",
+            "category": "紧固件",
+        }
+        routed = (await client.post("/v1/leads", json=first, headers=ops)).json()
+        again = {**first, "company_name": "恒通紧固件", "source": "trade_show"}
+        duplicate = (await client.post("/v1/leads", json=again, headers=ops)).json()
+        assert routed["owner_id"] == "rep-zhang" and duplicate["status"] == "duplicate"
+        told_zhang = await receiver.wait_for("/ok/zhang", count=2)
+
+        await _publish_untouched_alert(fresh_nats_url, routed["id"], "rep-zhang")
+        told_zhang = await receiver.wait_for("/ok/zhang", count=3)
+        [told_team] = await receiver.wait_for("/ok/team")
+        [told_li] = await receiver.wait_for("/ok/li")
+        await asyncio.sleep(1.0)  # time for any extra copy to show up
+
+    titles = [json.loads(hit.body)["title"] for hit in told_zhang]
+    assert titles == [
+        "新线索分配给您 (new lead)",
+        "您的客户再次来询 (returning customer)",
+        "线索已收回公海 (lead released)",
+    ]
+    assert [json.loads(hit.body)["lead_id"] for hit in told_zhang] == [
+        routed["id"],
+        duplicate["id"],
+        routed["id"],
+    ]
+    # The supervisor hears of the release through the team's robot; the next rep gets the lead.
+    assert json.loads(told_team.body)["title"] == "线索已收回公海 (lead released)"
+    assert json.loads(told_li.body)["title"] == "新线索分配给您 (new lead)"
+    assert len(receiver.hits) == 5 and all(hit.signed for hit in receiver.hits)
+    text = json.loads(told_zhang[0].body)["text"]
+    assert "杭州恒通紧固件有限公司" in text and "139****5678" in text  # masked on the robot
+
+
+async def _publish_untouched_alert(nats_url: str, lead_id: str, owner_id: str) -> None:
+    now = datetime.now(UTC).isoformat()
+    alert = {
+        "id": f"alert-{lead_id}",
+        "type": "sla.alert.untouched_72h",
+        "occurred_at": now,
+        "source": "sla-monitor",
+        "version": 1,
+        "data": {
+            "rule": "untouched_72h",
+            "lead_id": lead_id,
+            "owner_id": owner_id,
+            "due_at": now,
+            "fired_at": now,
+            "notify": ["lead-router"],
+            "severity": "warning",
+        },
+    }
+    nc = await nats.connect(nats_url)
+    try:
+        await nc.jetstream().publish(
+            "salesrail.sla.alert.untouched_72h", json.dumps(alert).encode()
+        )
+    finally:
+        await nc.close()
