@@ -6,15 +6,19 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+from sqlalchemy import text
 
 import lead_router
-from lead_router.duplicates import DuplicateMatch, find_duplicate
+from lead_router.duplicates import DuplicateMatch, Probe, find_duplicate, stored_candidates
+from lead_router.intake import _lock_customers
 from lead_router.models import Lead
 from salesrail.db import Database, migrate
 from salesrail.db.migrate import PLUMBING_VERSIONS
 from salesrail.text.company_names import company_block, company_region, normalize_company_name
+from tests.support.servers import PostgresDatabases
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
 WINDOW = timedelta(days=30)
@@ -153,3 +157,41 @@ async def test_phone_and_exact_name_matches_survive_a_crowded_block(db: Database
     await insert(db, original, *crowd)
     found = await find(db, "恒通紧固件有限公司")
     assert found is not None and found.lead_id == original.id
+
+
+async def test_the_batch_candidates_query_is_planned_for_its_values_on_every_batch(
+    postgres_databases: PostgresDatabases,
+) -> None:
+    """PostgreSQL caches a generic plan of a prepared statement at its sixth run and keeps it
+    until the next ANALYZE. Made while the table was small (a new database, a first import),
+    it scanned every lead for each batch's candidates; the intake batch asks for plans made
+    for the values at hand."""
+    url = await postgres_databases.create("plans")
+    database = Database(url, pool_size=1, max_overflow=0)  # one connection: one plan cache
+    try:
+        await migrate(
+            database, [PLUMBING_VERSIONS, Path(lead_router.__file__).parent / "migrations"]
+        )
+        for n in range(8):  # the intake batch's first statements, batch after batch
+            phone = f"+86139000000{n:02d}"
+            key = normalize_company_name(f"杭州恒通{n}紧固件有限公司")
+            async with database.transaction() as session:
+                item = SimpleNamespace(
+                    lead=SimpleNamespace(phone=phone, company_block=company_block(key))
+                )
+                await _lock_customers(SimpleNamespace(session=session), [item])  # type: ignore[arg-type]
+                probe = Probe(phone, key, company_block(key), since=NOW - WINDOW)
+                await stored_candidates(session, [probe])
+        async with database.transaction() as session:
+            plans = (
+                await session.execute(
+                    text(
+                        "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+                        "WHERE statement LIKE '%PARTITION BY company_block%' "
+                        "AND statement NOT LIKE '%pg_prepared_statements%'"
+                    )
+                )
+            ).all()
+    finally:
+        await database.dispose()
+    assert [tuple(row) for row in plans] == [(0, 8)]
