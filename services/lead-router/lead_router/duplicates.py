@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from sqlalchemy import and_, case, func, select, text, union
@@ -18,12 +18,15 @@ from salesrail.text.company_names import company_region as region_of
 from salesrail.text.company_names import key_similarity
 
 __all__ = [
+    "CANDIDATES_SQL",
     "CANDIDATE_LIMIT",
     "Candidate",
     "CandidatePool",
     "DuplicateMatch",
     "Probe",
     "best_match",
+    "candidate_from_row",
+    "candidate_parameters",
     "find_duplicate",
     "stored_candidates",
 ]
@@ -118,35 +121,47 @@ async def stored_candidates(session: AsyncSession, probes: Sequence[Probe]) -> l
     the most recent first). Leads marked `duplicate` are left out: a duplicate links to the
     original. Each probe then keeps what concerns it (`Probe.may_match`).
     """
-    phones = sorted({p.phone for p in probes if p.phone})
-    blocks = sorted({p.company_block for p in probes if p.company_block and p.company_key})
-    if not phones and not blocks:
+    params = candidate_parameters(probes)
+    if not params["phones"] and not params["blocks"]:
         return []
-    keys = sorted({p.company_key for p in probes if p.company_key})
-    since = min(p.since for p in probes)
     if is_postgresql(session):
         # A fixed text straight to asyncpg: nothing to build, cache or wrap for each batch.
-        params = {"since": since, "phones": phones, "blocks": blocks, "keys": keys}
         rows = await driver.fetch(session, _CANDIDATES_POSTGRESQL, params)
     else:
-        built = _candidates_query(since, phones, blocks, keys)
-        rows = [row._mapping for row in (await session.execute(built)).all()]
-    return [
-        Candidate(
-            lead_id=row["id"],
-            owner_id=row["owner_id"],
-            phone=row["phone"],
-            company_key=row["company_key"],
-            received_at=row["received_at"],
-            company_region=region_of(row["company_name"]),
-            company_block=row["company_block"],
+        built = _candidates_query(
+            params["since"], params["phones"], params["blocks"], params["keys"]
         )
-        for row in rows
-    ]
+        rows = [row._mapping for row in (await session.execute(built)).all()]
+    return [candidate_from_row(row) for row in rows]
+
+
+def candidate_parameters(probes: Sequence[Probe]) -> dict[str, Any]:
+    """The parameters of `CANDIDATES_SQL` for `probes`."""
+    return {
+        "since": min((p.since for p in probes), default=datetime.max.replace(tzinfo=UTC)),
+        "phones": sorted({p.phone for p in probes if p.phone}),
+        "blocks": sorted({p.company_block for p in probes if p.company_block and p.company_key}),
+        "keys": sorted({p.company_key for p in probes if p.company_key}),
+    }
+
+
+def candidate_from_row(row: Any) -> Candidate:
+    """A row of `CANDIDATES_SQL` (any mapping with its columns)."""
+    return Candidate(
+        lead_id=row["id"],
+        owner_id=row["owner_id"],
+        phone=row["phone"],
+        company_key=row["company_key"],
+        received_at=row["received_at"],
+        company_region=region_of(row["company_name"]),
+        company_block=row["company_block"],
+    )
 
 
 _CANDIDATE_COLUMNS = "id, owner_id, phone, company_key, company_block, company_name, received_at"
-_CANDIDATES_POSTGRESQL = text(
+# PostgreSQL. Public so that a batch can read its candidates in a statement of its own making
+# (lead_router.intake reads them with the reps the batch's decisions lock).
+CANDIDATES_SQL = (
     f"SELECT {_CANDIDATE_COLUMNS} FROM leads "
     "WHERE received_at >= :since AND status != 'duplicate' "
     "AND phone = ANY(CAST(:phones AS text[])) "
@@ -158,6 +173,7 @@ _CANDIDATES_POSTGRESQL = text(
     "AND company_block = ANY(CAST(:blocks AS text[]))"
     f") AS ranked WHERE rank <= {CANDIDATE_LIMIT}"
 )
+_CANDIDATES_POSTGRESQL = text(CANDIDATES_SQL)
 
 
 def _candidates_query(

@@ -1,10 +1,11 @@
 """Group commit for intake: concurrent leads share one transaction.
 
 Each request does its own validation and enrichment, then queues its lead here (see
-salesrail.group_commit). A batch is applied in one unit of work: one lock statement, one replay
-lookup, one duplicate query, one read of the reps and one move of the cursors the decisions
-need, one INSERT per table (arrays of columns on PostgreSQL, no ORM objects: see
-salesrail.db.bulk), one UPDATE of the reps' counts, one commit. If a batch fails, its leads
+salesrail.group_commit). A batch is applied in one unit of work. On PostgreSQL: one lock
+statement, one replay lookup (only for leads with idempotency keys or external ids), one read
+of the earlier leads and of the reps and cursors the decisions need, one write of everything
+(leads, history, events, the reps' counts and the cursors), one commit. SQLite takes a few more
+statements for the same. If a batch fails, its leads
 are applied one by one, so one bad lead fails alone; one that loses a race with another
 replica answers with the winner's lead.
 """
@@ -35,15 +36,19 @@ from sqlalchemy.exc import IntegrityError
 
 from lead_router import publishers
 from lead_router.duplicates import (
+    CANDIDATES_SQL,
     Candidate,
     CandidatePool,
     DuplicateMatch,
     Probe,
+    candidate_from_row,
+    candidate_parameters,
     stored_candidates,
 )
 from lead_router.models import LEAD_COLUMNS, AnyLead, Lead, LeadHistory, LeadRecord
 from lead_router.notifications import read_rep_channels
-from lead_router.routing import RepBook
+from lead_router.routing import BOOK_CTES, BookNeeds, RepBook
+from lead_router.routing_rules import RouteMatch
 from lead_router.service import (
     Intake,
     NewLead,
@@ -124,9 +129,14 @@ class IntakeBatcher:
             if not fresh:
                 return results
             probes = [_probe(item, window) for item in fresh]
+            # Rules are pure: every new lead's match is known before anything is read, so the
+            # reps and cursors come with the earlier leads (those of a lead that turns out to
+            # be a duplicate are read for nothing, and locked: harmless).
+            matches = [routing.match(facts_for_routing(item.lead)) for item in fresh]
+            stored, book = await _read_candidates_and_book(uow, probes, matches)
             # Earlier leads, stored or earlier in this batch; which leads are duplicates does
             # not depend on the routing decisions, so it is known before they are taken.
-            earlier = CandidatePool(await stored_candidates(uow.session, probes))
+            earlier = CandidatePool(stored)
             threshold = settings.duplicate_name_threshold
             duplicates: list[DuplicateMatch | None] = []
             for item, probe in zip(fresh, probes, strict=True):
@@ -134,12 +144,6 @@ class IntakeBatcher:
                 duplicates.append(duplicate)
                 if duplicate is None:
                     earlier.add(_candidate(item))  # its owner is read when it matters, below
-            matches = {
-                i: routing.match(facts_for_routing(item.lead))
-                for i, (item, duplicate) in enumerate(zip(fresh, duplicates, strict=True))
-                if duplicate is None
-            }
-            book = await RepBook.load(uow, matches.values())
             # The stored leads' owners are told of their returning customers: their channels
             # in one statement (the reps of this batch's decisions came with the book).
             await read_rep_channels(
@@ -186,6 +190,19 @@ class IntakeBatcher:
         return results
 
 
+async def _read_candidates_and_book(
+    uow: UnitOfWork, probes: Sequence[Probe], matches: Sequence[RouteMatch]
+) -> tuple[list[Candidate], RepBook]:
+    """The earlier leads the probes may duplicate, and the reps and cursors the matches need
+    (locked): one statement on PostgreSQL, a round trip being dearer than the rows."""
+    if not is_postgresql(uow.session):
+        return await stored_candidates(uow.session, probes), await RepBook.load(uow, matches)
+    params = candidate_parameters(probes) | BookNeeds.of(matches).parameters()
+    rows = await driver.fetch(uow.session, _CANDIDATES_AND_BOOK, params)
+    stored = [candidate_from_row(row) for row in rows if row["kind"] == "lead"]
+    return stored, RepBook.from_rows(uow, rows)
+
+
 def _undecided(lead: LeadRecord) -> None:
     """As received: a lead applied again alone, after its batch failed, is decided anew."""
     lead.status, lead.route, lead.route_rule = "pending", "", None
@@ -230,10 +247,10 @@ async def _insert_leads(uow: UnitOfWork, fresh: Sequence[NewLead]) -> None:
 async def _write_postgresql(
     uow: UnitOfWork, fresh: Sequence[NewLead], history: list[dict[str, Any]], book: RepBook
 ) -> None:
-    """The batch's leads, their history, the reps' new counts and the batch's events (the
-    outbox) in one statement: a round trip costs more CPU than the rows it carries. The
-    values go as one array per column, straight to asyncpg (JSON as text, cast by the
-    server)."""
+    """The batch's leads, their history, the reps' new counts, the cursors' new positions and
+    the batch's events (the outbox) in one statement: a round trip costs more CPU than the
+    rows it carries. The values go as one array per column, straight to asyncpg (JSON as
+    text, cast by the server)."""
     leads = [item.lead for item in fresh]
     values: dict[str, Any] = {}
     for name in LEAD_COLUMNS:
@@ -245,6 +262,9 @@ async def _write_postgresql(
     counts = book.changed_counts()
     values["r_id"] = [rep_id for rep_id, _ in counts]
     values["r_open_leads"] = [n for _, n in counts]
+    cursors = book.changed_cursors()
+    values["c_key"] = [key for key, _ in cursors]
+    values["c_position"] = [position for _, position in cursors]
     events = uow.outbox.take_staged(uow.session)  # none when write_staged must notify
     for name in _OUTBOX_COLUMNS:
         values[f"o_{name}"] = [event[name] for event in events]
@@ -295,7 +315,10 @@ _HISTORY_COLUMNS = ("lead_id", "at", "kind", "by", "detail")
 _WRITE_BATCH = text(
     f"WITH new_leads AS ({_insert_from_arrays(_LEADS, LEAD_COLUMNS, 'l_')}), "
     f"new_history AS ({_insert_from_arrays(_HISTORY, _HISTORY_COLUMNS, 'h_')}), "
-    f"new_events AS ({_insert_from_arrays(outbox, _OUTBOX_COLUMNS, 'o_')}) "
+    f"new_events AS ({_insert_from_arrays(outbox, _OUTBOX_COLUMNS, 'o_')}), "
+    "turned_cursors AS (UPDATE round_robin_cursors SET position = given.position "
+    "FROM unnest(CAST(:c_key AS text[]), CAST(:c_position AS bigint[])) AS given(key, position) "
+    "WHERE round_robin_cursors.key = given.key) "
     "UPDATE reps SET open_leads = given.open_leads "
     "FROM unnest(CAST(:r_id AS text[]), CAST(:r_open_leads AS bigint[])) "
     "AS given(id, open_leads) WHERE reps.id = given.id"
@@ -306,6 +329,20 @@ _WRITE_BATCH = text(
 # generic plan of a prepared statement at its sixth run and keeps it until the next ANALYZE;
 # made while the leads table was small (a new database, a first import), the candidates query
 # scanned every lead (26 % of a core at 200 leads/s). SET LOCAL, without a round trip of its own.
+# The book's rows first (UNION ALL reads its branches in order, so the reps are locked before
+# the cursors, as everywhere), then the candidates; NULL where a kind has no such column.
+_CANDIDATES_AND_BOOK = text(
+    f"WITH {BOOK_CTES}, candidates AS ({CANDIDATES_SQL}) "
+    "SELECT 'rep' AS kind, id, status, open_leads, cap, team_id, channels,"
+    " NULL::integer AS position, NULL AS owner_id, NULL AS phone, NULL AS company_key,"
+    " NULL AS company_block, NULL AS company_name, NULL::timestamptz AS received_at"
+    " FROM locked_reps "
+    "UNION ALL SELECT 'cursor', key, NULL, NULL, NULL, NULL, NULL, position,"
+    " NULL, NULL, NULL, NULL, NULL, NULL FROM locked_cursors "
+    "UNION ALL SELECT 'lead', id, NULL, NULL, NULL, NULL, NULL, NULL,"
+    " owner_id, phone, company_key, company_block, company_name, received_at FROM candidates"
+)
+
 _LOCK_KEYS = text(
     "SELECT set_config('plan_cache_mode', 'force_custom_plan', true), "
     "pg_advisory_xact_lock(hashtext(k)) "

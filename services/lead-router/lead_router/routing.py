@@ -2,14 +2,11 @@
 
 A `RepBook` holds the reps and round-robin cursors a set of decisions needs, read once with
 row locks (FOR UPDATE on PostgreSQL; SQLite serialises writers anyway), changed in memory and
-written back once: a batch of intakes costs the same few statements as one. The decisions are
-known before they are taken, so each cursor moves by their number in one statement that also
-creates it (and locks its row) and answers where the batch's turns start.
+written back once: a batch of intakes costs the same few statements as one.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -38,30 +35,56 @@ def cursor_key(match: RouteMatch) -> str:
     return f"rule:{match.rule.name}" if match.rule else "default"
 
 
+@dataclass(frozen=True)
+class BookNeeds:
+    """What deciding a set of matches reads: the reps they name or whose team they name, and
+    the round-robin cursors they turn."""
+
+    rep_ids: list[str]
+    teams: list[str]
+    cursors: list[str]
+
+    @classmethod
+    def of(cls, matches: Iterable[RouteMatch]) -> BookNeeds:
+        wanted = [m for m in matches if not m.assign.pool]
+        return cls(
+            rep_ids=sorted({r for m in wanted for r in _named_reps(m.assign)}),
+            teams=sorted({m.assign.team for m in wanted if m.assign.team}),
+            cursors=sorted(
+                {cursor_key(m) for m in wanted if m.assign.strategy is Strategy.ROUND_ROBIN}
+            ),
+        )
+
+    def __bool__(self) -> bool:
+        return bool(self.rep_ids or self.teams or self.cursors)
+
+    def parameters(self) -> dict[str, list[str]]:
+        """The parameters of `BOOK_ROWS` (PostgreSQL)."""
+        return {"rep_ids": self.rep_ids, "teams": self.teams, "cursor_keys": self.cursors}
+
+
 class RepBook:
     def __init__(self, reps: dict[str, RepState], cursors: dict[str, int]) -> None:
         self._reps = reps
         self._cursors = cursors
         self._changed: set[str] = set()
+        self._turned: set[str] = set()
 
     @classmethod
     async def load(cls, uow: UnitOfWork, matches: Iterable[RouteMatch]) -> RepBook:
-        """The reps and cursors for deciding each of `matches` once, in their order (each
-        round-robin decision takes the next turn of its cursor: the cursors are moved now).
-        The reps' channels come along, so telling the rep a decision picks reads nothing more."""
-        wanted = [m for m in matches if not m.assign.pool]
-        rep_ids = {r for m in wanted for r in _named_reps(m.assign)}
-        teams = {m.assign.team for m in wanted if m.assign.team}
-        turns = Counter(cursor_key(m) for m in wanted if m.assign.strategy is Strategy.ROUND_ROBIN)
-        if (rep_ids or teams or turns) and is_postgresql(uow.session):
-            return await cls._load_at_once(uow, rep_ids, teams, turns)
+        """The reps and cursors for deciding `matches`, their rows locked until the transaction
+        ends (a concurrent decision waits, then reads what this one wrote). The reps' channels
+        come along, so telling the rep a decision picks reads nothing more."""
+        needs = BookNeeds.of(matches)
+        if needs and is_postgresql(uow.session):
+            return cls.from_rows(uow, await driver.fetch(uow.session, _BOOK, needs.parameters()))
         reps: dict[str, RepState] = {}
         channels: dict[str, list[Any] | None] = {}
-        if rep_ids or teams:
+        if needs.rep_ids or needs.teams:
             r = _REPS.c  # Core columns: plain rows, without the ORM's work
             rows = await uow.session.execute(
                 select(r.id, r.status, r.open_leads, r.cap, r.team_id, r.channels)
-                .where(or_(r.id.in_(rep_ids), r.team_id.in_(teams)))
+                .where(or_(r.id.in_(needs.rep_ids), r.team_id.in_(needs.teams)))
                 .order_by(r.id)
                 .with_for_update()
             )
@@ -69,36 +92,25 @@ class RepBook:
                 reps[row.id] = RepState(row.id, row.status, row.open_leads, row.cap, row.team_id)
                 channels[row.id] = row.channels
         know_rep_channels(uow.session, channels)
-        return cls(reps, await _take_turns(uow, turns))
+        return cls(reps, await _lock_cursors(uow, needs.cursors))
 
     @classmethod
-    async def _load_at_once(
-        cls, uow: UnitOfWork, rep_ids: set[str], teams: set[str], turns: Counter[str]
-    ) -> RepBook:
-        """`load` in one statement (PostgreSQL): a round trip costs more than the rows."""
-        keys = sorted(turns)
-        rows = await driver.fetch(
-            uow.session,
-            _LOAD_AT_ONCE,
-            {
-                "rep_ids": sorted(rep_ids),
-                "teams": sorted(teams),
-                "keys": keys,
-                "steps": [turns[k] for k in keys],
-            },
-        )
+    def from_rows(cls, uow: UnitOfWork, rows: Iterable[Any]) -> RepBook:
+        """The book from the rows of `BOOK_ROWS` (kind 'rep' or 'cursor'; others are skipped:
+        a caller may read its own rows in the same statement)."""
         reps: dict[str, RepState] = {}
         cursors: dict[str, int] = {}
         channels: dict[str, list[Any] | None] = {}
         for row in rows:
-            rep_id = row["id"]
-            if row["kind"] == "rep":
+            kind = row["kind"]
+            if kind == "rep":
+                rep_id = row["id"]
                 reps[rep_id] = RepState(
                     rep_id, row["status"], row["open_leads"], row["cap"], row["team_id"]
                 )
                 channels[rep_id] = row["channels"]
-            else:
-                cursors[rep_id] = row["position"] - turns[rep_id]
+            elif kind == "cursor":
+                cursors[row["id"]] = row["position"]
         know_rep_channels(uow.session, channels)
         return cls(reps, cursors)
 
@@ -119,21 +131,27 @@ class RepBook:
         return Assignment(None, None, trace)
 
     async def save(self, uow: UnitOfWork) -> None:
-        """Write the reps' new open-lead counts (the cursors moved in `load`)."""
+        """Write the reps' new open-lead counts and the cursors' new positions."""
         if self._changed:
-            rows = [
-                {"id": i, "open_leads": self._reps[i].open_leads} for i in sorted(self._changed)
-            ]
-            await update_rows(uow.session, _REPS, "id", rows)
-            self._changed.clear()
+            counts = [{"id": i, "open_leads": n} for i, n in self.changed_counts()]
+            await update_rows(uow.session, _REPS, "id", counts)
+        if self._turned:
+            positions = [{"key": k, "position": p} for k, p in self.changed_cursors()]
+            await update_rows(uow.session, _CURSORS, "key", positions)
+        self.saved()
 
     def changed_counts(self) -> list[tuple[str, int]]:
         """(rep id, open leads) of the reps whose count changed, for a caller that writes
         them itself (then `saved()`)."""
         return [(i, self._reps[i].open_leads) for i in sorted(self._changed)]
 
+    def changed_cursors(self) -> list[tuple[str, int]]:
+        """(cursor key, position) of the cursors that turned, likewise."""
+        return [(k, self._cursors[k]) for k in sorted(self._turned)]
+
     def saved(self) -> None:
         self._changed.clear()
+        self._turned.clear()
 
     def _pool(self, target: Assign) -> list[RepState]:
         if target.team:
@@ -144,6 +162,7 @@ class RepBook:
         key = cursor_key(match)
         position = self._cursors.get(key, 0)
         self._cursors[key] = position + 1
+        self._turned.add(key)
         return position
 
     def _take(self, rep_id: str) -> bool:
@@ -192,55 +211,55 @@ async def release_slot(uow: UnitOfWork, rep_id: str) -> None:
     )
 
 
-async def _take_turns(uow: UnitOfWork, turns: Counter[str]) -> dict[str, int]:
-    """Move each cursor on by its number of turns (creating it at 0 first, whoever gets there
-    first); where each cursor stood before. The rows stay locked until the transaction ends,
-    so a concurrent batch takes the turns after these. (PostgreSQL: see `_LOAD_AT_ONCE`.)"""
-    if not turns:
+async def _lock_cursors(uow: UnitOfWork, keys: list[str]) -> dict[str, int]:
+    """Where each cursor stands (created at 0 first, whoever gets there first), its row
+    locked until the transaction ends. (PostgreSQL: see `BOOK_ROWS`.)"""
+    if not keys:
         return {}
-    keys = sorted(turns)
     rows = await uow.session.execute(
-        _advance_cursors(len(keys)),
-        {f"k{i}": k for i, k in enumerate(keys)} | {f"s{i}": turns[k] for i, k in enumerate(keys)},
+        _lock_cursor_rows(len(keys)), {f"k{i}": k for i, k in enumerate(keys)}
     )
-    return {row.key: row.position - turns[row.key] for row in rows}
+    return {row.key: row.position for row in rows}
 
 
 @lru_cache(maxsize=16)
-def _advance_cursors(count: int) -> Executable:
-    """INSERT `count` cursors at their turns, or add the turns to those stored, RETURNING
-    where they are now."""
+def _lock_cursor_rows(count: int) -> Executable:
+    """INSERT `count` cursors at 0, or touch those stored (which locks them), RETURNING
+    where they are."""
     table: Any = Cursor.__table__
     statement: Any = sqlite_insert(table).values(
-        [{"key": bindparam(f"k{i}"), "position": bindparam(f"s{i}")} for i in range(count)]
+        [{"key": bindparam(f"k{i}"), "position": 0} for i in range(count)]
     )
     return statement.on_conflict_do_update(
-        index_elements=[table.c.key],
-        set_={"position": table.c.position + statement.excluded.position},
+        index_elements=[table.c.key], set_={"position": table.c.position}
     ).returning(table.c.key, table.c.position)
 
 
 _REPS: Any = Rep.__table__
-# The reps locked in id order, then the cursors moved on by their turns (created at 0 first,
-# whoever gets there first) RETURNING where they are now: UNION ALL reads its branches in
-# order, so the locks are taken in the same order as by the two statements on SQLite.
-_LOAD_AT_ONCE = text(
-    "WITH locked AS ("
+_CURSORS: Any = Cursor.__table__
+# The reps locked in id order, then the cursors (created at 0 first, whoever gets there first;
+# touched, so locked) RETURNING where they stand: UNION ALL reads its branches in order, so the
+# locks are taken in the same order as by the two statements on SQLite. A caller may put these
+# CTEs before reads of its own and add its rows (see lead_router.intake).
+BOOK_CTES = (
+    "locked_reps AS ("
     " SELECT id, status, open_leads, cap, team_id, channels FROM reps"
     " WHERE id = ANY(CAST(:rep_ids AS text[])) OR team_id = ANY(CAST(:teams AS text[]))"
     " ORDER BY id FOR UPDATE"
-    "), moved AS ("
+    "), locked_cursors AS ("
     " INSERT INTO round_robin_cursors (key, position)"
-    " SELECT * FROM unnest(CAST(:keys AS text[]), CAST(:steps AS integer[]))"
-    " ON CONFLICT (key) DO UPDATE"
-    " SET position = round_robin_cursors.position + excluded.position"
+    " SELECT unnest(CAST(:cursor_keys AS text[])), 0"
+    " ON CONFLICT (key) DO UPDATE SET position = round_robin_cursors.position"
     " RETURNING key, position"
-    ") "
-    "SELECT 'rep' AS kind, id, status, open_leads, cap, team_id, channels,"
-    " NULL::integer AS position FROM locked "
-    "UNION ALL "
-    "SELECT 'cursor', key, NULL, NULL, NULL, NULL, NULL, position FROM moved"
+    ")"
 )
+BOOK_ROWS = (
+    "SELECT 'rep' AS kind, id, status, open_leads, cap, team_id, channels,"
+    " NULL::integer AS position FROM locked_reps "
+    "UNION ALL "
+    "SELECT 'cursor', key, NULL, NULL, NULL, NULL, NULL, position FROM locked_cursors"
+)
+_BOOK = text(f"WITH {BOOK_CTES} {BOOK_ROWS}")
 
 
 def _named_reps(target: Assign) -> list[str]:
