@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import nats
@@ -59,3 +61,26 @@ async def wait_for_messages(
 
 def envelope_of(msg: Msg) -> dict[str, Any]:
     return json.loads(msg.data)
+
+
+def untouched_alert(lead_id: str, owner_id: str) -> bytes:
+    """A `salesrail.sla.alert.untouched_72h` for the lead, as sla-monitor publishes it."""
+    now = datetime.now(UTC).isoformat()
+    return json.dumps(
+        {
+            "id": str(uuid.uuid4()),
+            "type": "sla.alert.untouched_72h",
+            "occurred_at": now,
+            "source": "sla-monitor",
+            "version": 1,
+            "data": {
+                "rule": "untouched_72h",
+                "lead_id": lead_id,
+                "owner_id": owner_id,
+                "due_at": now,
+                "fired_at": now,
+                "notify": ["lead-router"],
+                "severity": "warning",
+            },
+        }
+    ).encode()

@@ -45,7 +45,7 @@ from salesrail.notify.channels import dingtalk_sign
 from salesrail.runtime import ServiceRuntime
 from tests.support.apps import api_key, running
 from tests.support.apps import runtime as runtime_of
-from tests.support.bus import envelope_of, wait_for_messages
+from tests.support.bus import envelope_of, untouched_alert, wait_for_messages
 from tests.support.publishing import eventually
 
 SECRET = "receiver-secret-0123456789abcdef"
@@ -823,7 +823,11 @@ async def test_the_reps_concerned_are_told_when_a_lead_is_routed_returns_and_is_
         assert routed["owner_id"] == "rep-zhang" and duplicate["status"] == "duplicate"
         told_zhang = await receiver.wait_for("/ok/zhang", count=2)
 
-        await _publish_untouched_alert(fresh_nats_url, routed["id"], "rep-zhang")
+        nc = await nats.connect(fresh_nats_url)
+        await nc.jetstream().publish(
+            "salesrail.sla.alert.untouched_72h", untouched_alert(routed["id"], "rep-zhang")
+        )
+        await nc.close()
         told_zhang = await receiver.wait_for("/ok/zhang", count=3)
         [told_team] = await receiver.wait_for("/ok/team")
         [told_li] = await receiver.wait_for("/ok/li")
@@ -846,30 +850,3 @@ async def test_the_reps_concerned_are_told_when_a_lead_is_routed_returns_and_is_
     assert len(receiver.hits) == 5 and all(hit.signed for hit in receiver.hits)
     text = json.loads(told_zhang[0].body)["text"]
     assert "杭州恒通紧固件有限公司" in text and "139****5678" in text  # masked on the robot
-
-
-async def _publish_untouched_alert(nats_url: str, lead_id: str, owner_id: str) -> None:
-    now = datetime.now(UTC).isoformat()
-    alert = {
-        "id": f"alert-{lead_id}",
-        "type": "sla.alert.untouched_72h",
-        "occurred_at": now,
-        "source": "sla-monitor",
-        "version": 1,
-        "data": {
-            "rule": "untouched_72h",
-            "lead_id": lead_id,
-            "owner_id": owner_id,
-            "due_at": now,
-            "fired_at": now,
-            "notify": ["lead-router"],
-            "severity": "warning",
-        },
-    }
-    nc = await nats.connect(nats_url)
-    try:
-        await nc.jetstream().publish(
-            "salesrail.sla.alert.untouched_72h", json.dumps(alert).encode()
-        )
-    finally:
-        await nc.close()

@@ -16,7 +16,7 @@ from lead_router.main import create_app
 from salesrail.auth.jwt_tokens import issue_token
 from salesrail.auth.principal import Role
 from tests.support.apps import api_key, running
-from tests.support.bus import envelope_of, wait_for_messages
+from tests.support.bus import envelope_of, untouched_alert, wait_for_messages
 
 JWT_SECRET = "a-test-secret-that-is-long-enough-for-hs256"
 
@@ -406,9 +406,6 @@ async def test_a_supervisor_reassigns_with_a_reason_and_the_counts_follow(app, f
 async def test_an_untouched_72h_alert_releases_the_lead_and_routes_it_to_someone_else(
     app, fresh_nats_url
 ):  # type: ignore[no-untyped-def]
-    import json as jsonlib
-    from datetime import UTC, datetime
-
     import nats
 
     async with running(app) as client:
@@ -416,32 +413,11 @@ async def test_an_untouched_72h_alert_releases_the_lead_and_routes_it_to_someone
         await setup_directory(client, ops)
         first = (await client.post("/v1/leads", json=lead(), headers=ops)).json()
         assert first["owner_id"] == "rep-zhang"
-        now = datetime.now(UTC).isoformat()
-
-        def alert(owner: str) -> bytes:
-            return jsonlib.dumps(
-                {
-                    "id": str(uuid.uuid4()),
-                    "type": "sla.alert.untouched_72h",
-                    "occurred_at": now,
-                    "source": "sla-monitor",
-                    "version": 1,
-                    "data": {
-                        "rule": "untouched_72h",
-                        "lead_id": first["id"],
-                        "owner_id": owner,
-                        "due_at": now,
-                        "fired_at": now,
-                        "notify": ["lead-router"],
-                        "severity": "warning",
-                    },
-                }
-            ).encode()
-
         nc = await nats.connect(fresh_nats_url)
         js = nc.jetstream()
-        await js.publish("salesrail.sla.alert.untouched_72h", alert("rep-somebody-else"))
-        await js.publish("salesrail.sla.alert.untouched_72h", alert("rep-zhang"))
+        for owner in ("rep-somebody-else", "rep-zhang"):  # a stale alert first
+            alert = untouched_alert(first["id"], owner)
+            await js.publish("salesrail.sla.alert.untouched_72h", alert)
         await nc.close()
         routed = await wait_for_messages(
             fresh_nats_url,
