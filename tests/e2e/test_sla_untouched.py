@@ -18,15 +18,8 @@ from sla_monitor.policybook import DEFAULTS
 from tests.support.bus import envelope_of, wait_for_messages
 from tests.support.processes import ServiceProcess
 from tests.support.publishing import eventually
+from tests.support.routing import HANGZHOU_ROUND_ROBIN
 from tests.support.servers import PostgresDatabases
-
-ROUTING = """
-rules:
-  - name: hangzhou-fasteners
-    when: {city: [杭州], category: [紧固件]}
-    assign: {reps: [rep-zhang, rep-li], strategy: round_robin}
-default: {pool: public}
-"""
 
 
 @pytest.fixture
@@ -76,7 +69,7 @@ async def test_an_untouched_lead_is_released_and_rerouted_by_the_sla_alert(
             body = {"name": rep, "team_id": "east", "cities": ["杭州"]}
             answer = await http.put(f"{router}/v1/reps/{rep}", json=body)
             assert answer.status_code in (200, 201), answer.text
-        answer = await http.put(f"{router}/v1/rules/routing", json={"yaml": ROUTING})
+        answer = await http.put(f"{router}/v1/rules/routing", json={"yaml": HANGZHOU_ROUND_ROBIN})
         assert answer.status_code == 200, answer.text
         # 72 h become 2 s: the same policy, alert subject and payload, a shorter clock.
         policies = DEFAULTS.read_text(encoding="utf-8").replace(

@@ -47,6 +47,7 @@ from tests.support.apps import api_key, running
 from tests.support.apps import runtime as runtime_of
 from tests.support.bus import envelope_of, untouched_alert, wait_for_messages
 from tests.support.publishing import eventually
+from tests.support.routing import HANGZHOU_ROUND_ROBIN
 
 SECRET = "receiver-secret-0123456789abcdef"
 DINGTALK_SECRET = "SEC" + "5e" * 32
@@ -771,14 +772,6 @@ async def test_a_stored_channel_that_no_longer_validates_is_listed_redacted_and_
 
 # --- lead-router's own messages, through its public API ---------------------------------
 
-ROUTING = """
-rules:
-  - name: hangzhou-fasteners
-    when: {city: [杭州], category: [紧固件]}
-    assign: {reps: [rep-zhang, rep-li], strategy: round_robin}
-default: {pool: public}
-"""
-
 
 async def test_the_reps_concerned_are_told_when_a_lead_is_routed_returns_and_is_released(
     database_url: str,
@@ -807,7 +800,8 @@ async def test_the_reps_concerned_are_told_when_a_lead_is_routed_returns_and_is_
             body = {"name": rep_id, "team_id": "east", "cities": ["杭州"], "channels": channels}
             answer = await client.put(f"/v1/reps/{rep_id}", json=body, headers=ops)
             assert answer.status_code < 300, answer.text
-        answer = await client.put("/v1/rules/routing", json={"yaml": ROUTING}, headers=ops)
+        rules = {"yaml": HANGZHOU_ROUND_ROBIN}
+        answer = await client.put("/v1/rules/routing", json=rules, headers=ops)
         assert answer.status_code == 200, answer.text
         first = {
             "source": "website",

@@ -19,6 +19,7 @@ from salesrail.db.bulk import (
 )
 from salesrail.db.database import Database
 from salesrail.db.types import BigIntPK, JsonDoc, UtcDateTime
+from tests.support.tables import database_with
 
 metadata = MetaData()
 things = Table(
@@ -48,13 +49,8 @@ queue = Table(
 
 @pytest.fixture
 async def db(database_url: str):
-    database = Database(database_url)
-    async with database.engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
-    yield database
-    async with database.engine.begin() as conn:
-        await conn.run_sync(metadata.drop_all)
-    await database.dispose()
+    async with database_with(database_url, metadata) as database:
+        yield database
 
 
 async def test_rows_are_stored_column_for_column_and_existing_ones_are_kept(db: Database) -> None:

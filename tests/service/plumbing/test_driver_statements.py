@@ -12,6 +12,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from salesrail.db import driver
 from salesrail.db.database import Database
 from salesrail.db.types import UtcDateTime
+from tests.support.tables import database_with
 
 metadata = MetaData()
 items = Table(
@@ -37,13 +38,8 @@ READ = text(
 
 @pytest.fixture
 async def db(postgres_url: str):
-    database = Database(postgres_url)
-    async with database.engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
-    yield database
-    async with database.engine.begin() as conn:
-        await conn.run_sync(metadata.drop_all)
-    await database.dispose()
+    async with database_with(postgres_url, metadata) as database:
+        yield database
 
 
 async def _names(db: Database) -> list[str]:
