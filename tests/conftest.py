@@ -40,19 +40,24 @@ async def postgres_databases(postgres_server_url: str) -> AsyncIterator[Postgres
 
 
 @pytest.fixture
-async def postgres_url(postgres_databases: PostgresDatabases) -> str:
-    """A new, empty PostgreSQL database for this test."""
-    return await postgres_databases.create("t")
+async def postgres_url(postgres_databases: PostgresDatabases) -> AsyncIterator[str]:
+    """A new, empty PostgreSQL database for this test, dropped after it."""
+    url = await postgres_databases.create("t")
+    yield url
+    await postgres_databases.drop(url)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def database_url(
     request: pytest.FixtureRequest, tmp_path: Path, postgres_databases: PostgresDatabases
-) -> str:
-    """Persistence tests run on both backends."""
+) -> AsyncIterator[str]:
+    """Persistence tests run on both backends (a PostgreSQL database is dropped after it)."""
     if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
-    return await postgres_databases.create("p")
+        yield f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+        return
+    url = await postgres_databases.create("p")
+    yield url
+    await postgres_databases.drop(url)
 
 
 @pytest.fixture

@@ -108,13 +108,26 @@ class PostgresDatabases:
         self.created.append(name)
         return self.server_url.set(database=name).render_as_string(hide_password=False)
 
+    async def drop(self, url: str) -> None:
+        """Drop one database now. Dropped at once, its files never reach a checkpoint: left to
+        the session's end, hundreds of databases made a timed checkpoint fsync ~55 k files,
+        which stalled every test for minutes (measured: create then drop ~30 ms, create ~85 ms
+        alone)."""
+        name = make_url(url).database
+        if name in self.created:
+            await self._drop([name])
+            self.created.remove(name)
+
     async def drop_all(self) -> None:
-        if not self.created:
+        await self._drop(self.created)
+        self.created.clear()
+
+    async def _drop(self, names: list[str]) -> None:
+        if not names:
             return
         conn = await asyncpg.connect(self._dsn())
         try:
-            for name in self.created:
+            for name in names:
                 await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await conn.close()
-        self.created.clear()
