@@ -153,12 +153,22 @@ def candidate_from_row(row: Any) -> Candidate:
         phone=row["phone"],
         company_key=row["company_key"],
         received_at=row["received_at"],
-        company_region=region_of(row["company_name"]),
+        company_region=_region(row["company_region"], row["company_name"]),
         company_block=row["company_block"],
     )
 
 
-_CANDIDATE_COLUMNS = "id, owner_id, phone, company_key, company_block, company_name, received_at"
+def _region(stored: str | None, company_name: str) -> str | None:
+    """A candidate's place: as stored ("" for none), or found in its name (leads stored before
+    the place was kept)."""
+    if stored is None:
+        return region_of(company_name)
+    return stored or None
+
+
+_CANDIDATE_COLUMNS = (
+    "id, owner_id, phone, company_key, company_block, company_region, company_name, received_at"
+)
 # PostgreSQL. Public so that a batch can read its candidates in a statement of its own making
 # (lead_router.intake reads them with the reps the batch's decisions lock).
 CANDIDATES_SQL = (
@@ -188,6 +198,7 @@ def _candidates_query(
         leads.phone,
         leads.company_key,
         leads.company_block,
+        leads.company_region,
         leads.company_name,
         leads.received_at,
     ]

@@ -295,12 +295,14 @@ _CANDIDATES_AND_BOOK = text(
     f"WITH {BOOK_CTES}, candidates AS ({CANDIDATES_SQL}) "
     "SELECT 'rep' AS kind, id, status, open_leads, cap, team_id, channels,"
     " NULL::integer AS position, NULL AS owner_id, NULL AS phone, NULL AS company_key,"
-    " NULL AS company_block, NULL AS company_name, NULL::timestamptz AS received_at"
+    " NULL AS company_block, NULL AS company_region, NULL AS company_name,"
+    " NULL::timestamptz AS received_at"
     " FROM locked_reps "
     "UNION ALL SELECT 'cursor', key, NULL, NULL, NULL, NULL, NULL, position,"
-    " NULL, NULL, NULL, NULL, NULL, NULL FROM locked_cursors "
+    " NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM locked_cursors "
     "UNION ALL SELECT 'lead', id, NULL, NULL, NULL, NULL, NULL, NULL,"
-    " owner_id, phone, company_key, company_block, company_name, received_at FROM candidates"
+    " owner_id, phone, company_key, company_block, company_region, company_name, received_at"
+    " FROM candidates"
 )
 
 _LOCK_KEYS = text(

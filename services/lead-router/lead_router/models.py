@@ -36,6 +36,9 @@ class Lead(Base):
     # for finding the same customer again.
     company_key: Mapped[str] = mapped_column(String(200), default="")
     company_block: Mapped[str] = mapped_column(String(8), default="")
+    # The place the company name names (杭州市), "" for none; NULL on leads stored before it was
+    # kept. Stored so that comparing a new lead with hundreds of earlier ones parses no names.
+    company_region: Mapped[str | None] = mapped_column(String(64))
     contact_name: Mapped[str] = mapped_column(String(100))
     phone: Mapped[str] = mapped_column(String(32))  # E.164
     email: Mapped[str | None] = mapped_column(String(254))
@@ -92,6 +95,7 @@ class LeadRecord:
         company_name: str
         company_key: str
         company_block: str
+        company_region: str | None
         contact_name: str
         phone: str
         email: str | None

@@ -112,12 +112,14 @@ async def receive_lead(
     )
     place = locate(lead_in.city)
     company_key = normalize_company_name(lead_in.company_name)
+    region = company_region(lead_in.company_name)
     lead = LeadRecord(
         id=lead_id,
         **lead_in.model_dump(exclude={"received_at"}),
         idempotency_key=scoped_key,
         company_key=company_key,
         company_block=company_block(company_key),
+        company_region=region or "",
         city_name=place.city_name,
         province=place.province,
         enrichment=outcome.facts.model_dump(mode="json") if outcome.facts else {},
@@ -132,7 +134,7 @@ async def receive_lead(
         NewLead(
             lead=lead,
             scoped_key=scoped_key,
-            company_region=company_region(lead_in.company_name),
+            company_region=region,
             enrichment_status=outcome.status,
         )
     )

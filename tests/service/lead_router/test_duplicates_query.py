@@ -45,6 +45,7 @@ def lead(
     status: str = "assigned",
     owner_id: str | None = "rep-zhang",
     duplicate_of: str | None = None,
+    company_region: str | None = None,  # as intake keeps it; None: a lead stored before that
 ) -> Lead:
     key = normalize_company_name(company_name)
     received_at = NOW - age
@@ -56,6 +57,7 @@ def lead(
         company_name=company_name,
         company_key=key,
         company_block=company_block(key),
+        company_region=company_region,
         contact_name="王建国",
         phone=phone,
         email=None,
@@ -122,6 +124,20 @@ async def test_a_similar_company_name_in_the_same_block_matches(db: Database) ->
     found = await find(db, "恒通紧固件(杭州)有限公司", phone="+8613700000000")
     assert found == DuplicateMatch(original.id, "rep-li", "company_name", 100.0)
     assert await find(db, "恒通机械有限公司", phone="+8613700000000") is None
+
+
+async def test_a_lead_is_compared_with_the_place_stored_with_an_earlier_one(db: Database) -> None:
+    # Its name names no place, but intake kept 宁波市 for it: a 杭州 company is another customer.
+    await insert(db, lead("恒通紧固件有限公司", company_region="宁波市"))
+    assert await find(db, "杭州恒通紧固件有限公司") is None
+    assert await find(db, "宁波恒通紧固件有限公司") is not None
+    # Kept as naming no place (""): nothing conflicts.
+    await insert(db, lead("华达阀门有限公司", company_region=""))
+    assert await find(db, "杭州华达阀门有限公司") is not None
+    # Stored before places were kept (NULL): the place is found in its name, as before.
+    await insert(db, lead("宁波精工机械有限公司"))
+    assert await find(db, "杭州精工机械有限公司") is None
+    assert await find(db, "宁波精工机械有限公司") is not None
 
 
 async def test_a_duplicate_is_never_returned_only_its_original(db: Database) -> None:
