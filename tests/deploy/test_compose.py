@@ -40,6 +40,8 @@ INIT_DATABASES = DEPLOY / "postgres" / "init-databases.sh"
 
 SECRETS = {
     "SALESRAIL_JWT_SECRET": "jwt-secret-for-the-compose-test",
+    # A Fernet key (32 bytes, url-safe base64): lead-router refuses to start with anything else.
+    "SALESRAIL_CHANNEL_KEYS": "Y29tcG9zZS10ZXN0LWNoYW5uZWwtc2VhbGluZy1rZXk=",
     "SALESRAIL_POSTGRES_PASSWORD": "0123456789abcdef",
 }
 INFRASTRUCTURE = {"nats", "postgres"}
@@ -210,11 +212,12 @@ def test_service_environment_is_settings(
 ) -> None:
     spec, svc = spec_of(name), service(model, name)
     environment: dict[str, str] = svc["environment"]
-    fields = set(ServiceSettings.model_fields)
+    own_settings = importlib.import_module(f"{spec.module}.config").Settings
+    fields = set(own_settings.model_fields)
     for key in environment:
         if key.startswith("SALESRAIL_"):
             field = key.removeprefix("SALESRAIL_").lower()
-            assert field in fields, f"{name}: {key} is not a setting of ServiceSettings"
+            assert field in fields, f"{name}: {key} is not a setting of {spec.module}.config"
 
     # The service, started with the image's and the compose file's environment, reads it so.
     class Settings(ServiceSettings):
@@ -236,6 +239,36 @@ def test_service_environment_is_settings(
     assert str(settings.data_dir) == "/var/lib/salesrail"
     volumes = {v["target"]: v for v in svc["volumes"]}
     assert volumes["/var/lib/salesrail"]["type"] == "volume"
+
+
+def test_lead_router_seals_channels_with_the_key_from_env(
+    model: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lead_router.config import Settings
+
+    environment: dict[str, str] = service(model, "lead-router")["environment"]
+    for key in list(os.environ):
+        if key.startswith("SALESRAIL_"):
+            monkeypatch.delenv(key)
+    for key, value in {**dockerfile_env(), **environment}.items():
+        if key.startswith("SALESRAIL_"):
+            monkeypatch.setenv(key, value)
+    settings = Settings()
+    assert settings.channel_keys is not None
+    assert settings.channel_keys.get_secret_value() == SECRETS["SALESRAIL_CHANNEL_KEYS"]
+    sealer = settings.channel_sealer
+    assert sealer is not None and sealer.open(sealer.seal("robot-key")) == "robot-key"
+    # The other services have no use for the key: it stays where the channels are.
+    for name in SERVICE_IDS:
+        if name != "lead-router":
+            assert "SALESRAIL_CHANNEL_KEYS" not in service(model, name)["environment"]
+
+
+def test_env_example_explains_every_secret() -> None:
+    example = (ROOT / ".env.example").read_text()
+    for name in SECRETS:
+        assert f"\n{name}=\n" in example, f".env.example does not list {name}"
+    assert "Fernet.generate_key()" in example
 
 
 @pytest.mark.parametrize("name", SERVICE_IDS)

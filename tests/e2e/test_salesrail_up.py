@@ -98,8 +98,18 @@ def test_salesrail_up_runs_the_cluster_and_keeps_its_data_across_runs(tmp_path: 
             },
         )
         assert lead.status_code == 201, lead.text
+        # The channel's credentials are sealed with the key `up` made and passed on.
+        hook = {"id": "crm", "type": "webhook", "url": "https://hooks.example/s?t=tok-1"}
+        rep = httpx.put(
+            f"http://127.0.0.1:{ports['lead-router']}/v1/reps/rep-chen",
+            headers=admin,
+            json={"name": "陈", "channels": [{**hook, "secret": "s" * 24}]},
+        )
+        assert rep.status_code == 201, rep.text
     finally:
         assert first.interrupt() == 0, first.output
+    channel_key = (tmp_path / "var" / "channel-keys").read_text()
+    assert (tmp_path / "var" / "channel-keys").stat().st_mode & 0o777 == 0o600
     assert "stopped" in first.output
     assert not (tmp_path / "var" / "cluster.json").exists()
 
@@ -110,6 +120,11 @@ def test_salesrail_up_runs_the_cluster_and_keeps_its_data_across_runs(tmp_path: 
             f"http://127.0.0.1:{ports['lead-router']}/v1/leads/{lead.json()['id']}", headers=admin
         )
         assert again.status_code == 200, "the data and the key survived the restart"
+        rep_again = httpx.get(
+            f"http://127.0.0.1:{ports['lead-router']}/v1/reps/rep-chen", headers=admin
+        )
+        assert rep_again.json()["channels"][0]["url"] == "https://hooks.example/…"
+        assert (tmp_path / "var" / "channel-keys").read_text() == channel_key
         assert KEY.findall(second.output) == [], "no new admin key on later starts"
     finally:
         assert second.interrupt() == 0, second.output

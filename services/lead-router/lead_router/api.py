@@ -328,7 +328,9 @@ async def put_team(
     team_id: str, body: TeamIn, request: Request, response: Response, caller: DirectoryWriter
 ) -> TeamOut:
     async with _runtime(request).unit_of_work() as uow:
-        team, created = await directory.put_team(uow, team_id, body)
+        team, created = await directory.put_team(
+            uow, team_id, body, sealer=_context(request).settings.channel_sealer
+        )
     response.status_code = 201 if created else 200
     return team_out(team)
 
@@ -347,7 +349,9 @@ async def put_rep(
     rep_id: str, body: RepIn, request: Request, response: Response, caller: DirectoryWriter
 ) -> RepOut:
     async with _runtime(request).unit_of_work() as uow:
-        rep, created = await directory.put_rep(uow, rep_id, body)
+        rep, created = await directory.put_rep(
+            uow, rep_id, body, sealer=_context(request).settings.channel_sealer
+        )
     response.status_code = 201 if created else 200
     return rep_out(rep)
 

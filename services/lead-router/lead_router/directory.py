@@ -2,30 +2,67 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 
 from lead_router.models import Rep, Team
 from lead_router.schemas import RepIn, TeamIn
-from salesrail.http.problems import ProblemError, invalid_field
+from salesrail.http.problems import VALIDATION, ProblemError, invalid_field
+from salesrail.notify import ChannelConfig, ChannelKeyMissing, Sealer, seal_channel
 from salesrail.unit_of_work import UnitOfWork
 
 
-async def put_team(uow: UnitOfWork, team_id: str, team_in: TeamIn) -> tuple[Team, bool]:
+def sealed_channels(channels: list[ChannelConfig], sealer: Sealer | None) -> list[dict[str, Any]]:
+    """The channels as stored: their URLs and secrets sealed. Without a key, a 422 naming
+    every credential rather than storing one in clear."""
+    refused: list[str] = []
+    stored = []
+    for position, channel in enumerate(channels):
+        try:
+            stored.append(seal_channel(channel, sealer))
+        except ChannelKeyMissing as exc:
+            refused += [f"channels[{position}].{field}" for field in exc.fields]
+    if refused:
+        message = (
+            "cannot be stored: no channel key is configured (SALESRAIL_CHANNEL_KEYS), and "
+            "credentials are never stored in clear"
+        )
+        raise ProblemError(
+            422,
+            f"the request is not valid: {', '.join(refused)}: {message}",
+            type=VALIDATION,
+            title="Invalid request",
+            errors=[
+                {"field": field, "in": "body", "message": message, "code": "no_channel_key"}
+                for field in refused
+            ],
+        )
+    return stored
+
+
+async def put_team(
+    uow: UnitOfWork, team_id: str, team_in: TeamIn, *, sealer: Sealer | None
+) -> tuple[Team, bool]:
     """Create or replace a team; True when it is new."""
+    channels = sealed_channels(team_in.channels, sealer)
     team = await uow.session.get(Team, team_id)
     created = team is None
     if team is None:
         team = Team(id=team_id, created_at=uow.now())
         uow.session.add(team)
     team.name, team.supervisor_id = team_in.name, team_in.supervisor_id
-    team.channels = [channel.stored() for channel in team_in.channels]
+    team.channels = channels
     team.roles = sorted(set(team_in.roles))
     team.updated_at = uow.now()
     return team, created
 
 
-async def put_rep(uow: UnitOfWork, rep_id: str, rep_in: RepIn) -> tuple[Rep, bool]:
+async def put_rep(
+    uow: UnitOfWork, rep_id: str, rep_in: RepIn, *, sealer: Sealer | None
+) -> tuple[Rep, bool]:
     """Create or replace a rep; their open-lead count is the system's, never the caller's."""
+    channels = sealed_channels(rep_in.channels, sealer)
     if rep_in.team_id is not None and await uow.session.get(Team, rep_in.team_id) is None:
         raise invalid_field("team_id", f"no team {rep_in.team_id}", code="unknown")
     rep = await uow.session.get(Rep, rep_id, with_for_update=True)
@@ -36,7 +73,7 @@ async def put_rep(uow: UnitOfWork, rep_id: str, rep_in: RepIn) -> tuple[Rep, boo
     for field, value in rep_in.model_dump(exclude={"channels", "roles"}).items():
         setattr(rep, field, value)
     rep.roles = sorted(set(rep_in.roles))
-    rep.channels = [channel.stored() for channel in rep_in.channels]
+    rep.channels = channels
     rep.updated_at = uow.now()
     return rep, created
 

@@ -17,6 +17,11 @@ are read with the reps the decision already locked, and a rep without channels c
 A delivery names its channel (owner and channel id), never its URL or secret: the deliver
 consumer reads the channel again, so a fixed or disabled channel takes effect on the next try.
 
+A channel's URL and secret are stored sealed (salesrail.notify.stored). Deciding who is told
+never opens them (a channel's id, type and endpoint fingerprint are readable), so intake costs
+no decryption; only the deliver consumer opens the channels it sends to. One that no key opens
+is parked with that reason, like any channel that cannot be sent to.
+
 The HTTP requests of a fetched batch are sent before the plumbing opens its transaction, all
 at once, and the handlers only report their outcomes: on SQLite every transaction holds the
 write lock, so sending inside one would stall intake for as long as a channel is slow; and the
@@ -51,11 +56,15 @@ from salesrail.events.streams import NOTIFY_STREAM
 from salesrail.notify import (
     AddressPolicy,
     AddressRefused,
+    CannotOpen,
     ChannelConfig,
     ChannelRateLimiter,
     Message,
     Rate,
     RateLimited,
+    Sealer,
+    StoredChannel,
+    open_channel,
     send,
 )
 from salesrail.unit_of_work import UnitOfWork
@@ -81,12 +90,15 @@ class NotifySettings(Protocol):
     notify_allow_hosts: list[str]  # host names, *.domains, IPs or CIDRs past the public check
     notify_rate_limits: dict[str, Rate]  # per channel type: messages per window
 
+    @property
+    def channel_sealer(self) -> Sealer | None: ...  # opens the stored channels
+
 
 @dataclass(frozen=True)
 class Target:
     owner_kind: OwnerKind
     owner_id: str
-    channel: ChannelConfig
+    channel: StoredChannel
 
 
 # --- who gets what -----------------------------------------------------------------------
@@ -95,13 +107,12 @@ class Target:
 async def resolve_targets(session: AsyncSession, recipients: Iterable[Recipient]) -> list[Target]:
     """The enabled channels of the recipients, each endpoint once (two owners may share one)."""
     targets: list[Target] = []
-    seen: set[tuple[str, str]] = set()
+    seen: set[str] = set()
     for recipient in recipients:
         for kind, owner in await _owners(session, recipient):
             for channel in _usable_channels(kind, owner):
-                endpoint = (channel.type, channel.url)
-                if endpoint not in seen:
-                    seen.add(endpoint)
+                if channel.endpoint not in seen:
+                    seen.add(channel.endpoint)
                     targets.append(Target(kind, owner.id, channel))
     return targets
 
@@ -199,11 +210,11 @@ async def _supervisors_of(session: AsyncSession, rep_id: str) -> list[tuple[Owne
     return owners
 
 
-def _usable_channels(kind: OwnerKind, owner: Rep | Team | RepChannels) -> list[ChannelConfig]:
+def _usable_channels(kind: OwnerKind, owner: Rep | Team | RepChannels) -> list[StoredChannel]:
     usable = []
     for raw in owner.channels or []:
         try:
-            channel = ChannelConfig.model_validate(raw)
+            channel = StoredChannel.read(raw)  # never opened here: intake pays no decryption
         except ValidationError as exc:
             # One bad entry must not keep the others from being told.
             log.error(
@@ -220,9 +231,13 @@ def _usable_channels(kind: OwnerKind, owner: Rep | Team | RepChannels) -> list[C
 
 
 async def find_channel(
-    session: AsyncSession, owner_kind: str, owner_id: str, channel_id: str
+    session: AsyncSession,
+    owner_kind: str,
+    owner_id: str,
+    channel_id: str,
+    sealer: Sealer | None = None,
 ) -> ChannelConfig | None:
-    """The channel as configured now; None if it (or its owner) no longer exists."""
+    """The channel as configured now, opened; None if it (or its owner) no longer exists."""
     owner: Rep | Team | None
     if owner_kind == "rep":
         owner = await session.get(Rep, owner_id)
@@ -231,7 +246,12 @@ async def find_channel(
     for raw in (owner.channels or []) if owner is not None else []:
         if isinstance(raw, dict) and raw.get("id") == channel_id:
             try:
-                return ChannelConfig.model_validate(raw)
+                return open_channel(raw, sealer)
+            except CannotOpen as exc:
+                raise PoisonMessage(
+                    f"channel {channel_id!r} of {owner_kind} {owner_id!r} cannot be opened: "
+                    f"{exc} (SALESRAIL_CHANNEL_KEYS)"
+                ) from exc
             except ValidationError as exc:
                 raise PoisonMessage(
                     f"channel {channel_id!r} of {owner_kind} {owner_id!r} is misconfigured: "
@@ -271,7 +291,7 @@ def notification_consumers(settings: NotifySettings) -> tuple[EventConsumer, ...
         timeout_s=settings.notify_timeout_s,
         limiter=ChannelRateLimiter(settings.notify_rate_limits),
     )
-    return _fanout_consumer(), _DeliverConsumer(sender)
+    return _fanout_consumer(), _DeliverConsumer(sender, sealer=settings.channel_sealer)
 
 
 def _fanout_consumer() -> EventConsumer:
@@ -384,7 +404,7 @@ class _Sender:
 class _DeliverConsumer(EventConsumer):
     """Sends a fetched batch outside any transaction, then lets the plumbing record it."""
 
-    def __init__(self, sender: _Sender) -> None:
+    def __init__(self, sender: _Sender, *, sealer: Sealer | None = None) -> None:
         super().__init__(
             name=DELIVER_CONSUMER,
             stream=NOTIFY_STREAM,
@@ -392,6 +412,7 @@ class _DeliverConsumer(EventConsumer):
             description="Sends each notify.delivery to its channel",
         )
         self.sender = sender
+        self.sealer = sealer
         self.on(NotifyDelivery.event_type)(self._handle)
 
     async def process_batch(self, messages: list[Msg], runner: Any, turn: Any = None) -> None:
@@ -450,7 +471,11 @@ class _DeliverConsumer(EventConsumer):
                     continue  # sent before, only the acknowledgement was lost
                 try:
                     channel = await find_channel(
-                        uow.session, delivery.owner_kind, delivery.owner_id, delivery.channel_id
+                        uow.session,
+                        delivery.owner_kind,
+                        delivery.owner_id,
+                        delivery.channel_id,
+                        self.sealer,
                     )
                     message = _message(delivery)
                 except PoisonMessage:
@@ -462,7 +487,7 @@ class _DeliverConsumer(EventConsumer):
     async def _handle(self, uow: UnitOfWork, envelope: Envelope, data: Any) -> None:
         delivery = _as_delivery(data)
         channel = await find_channel(
-            uow.session, delivery.owner_kind, delivery.owner_id, delivery.channel_id
+            uow.session, delivery.owner_kind, delivery.owner_id, delivery.channel_id, self.sealer
         )
         if channel is None:
             raise PoisonMessage(

@@ -15,7 +15,8 @@ from pydantic import (
 )
 
 from lead_router.rules import InvalidPhone, normalise_phone
-from salesrail.notify import ChannelConfig, ChannelList
+from salesrail.notify import ChannelConfig, ChannelList, redacted_sealed
+from salesrail.notify.sealing import is_sealed
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 Id = Annotated[
@@ -207,7 +208,10 @@ def redacted(channels: list[dict[str, Any]]) -> list[dict[str, Any]]:
     answer = []
     for raw in channels or []:
         try:
-            answer.append(ChannelConfig.model_validate(raw).redacted())
+            if isinstance(raw, dict) and is_sealed(raw.get("url")):
+                answer.append(redacted_sealed(raw))  # never opened for an answer
+            else:
+                answer.append(ChannelConfig.model_validate(raw).redacted())
         except ValidationError as exc:
             answer.append(_invalid_channel(raw, exc))
     return answer

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from salesrail.cli import demo, keys, leads, tokens, up
+from salesrail.cli import channels, demo, keys, leads, tokens, up
 
 app = typer.Typer(
     name="salesrail",
@@ -19,6 +19,9 @@ app.command("status", help="Show the running cluster: NATS URL and each service'
 app.add_typer(keys.app, name="keys", help="API keys for machine clients.")
 app.command("token", help="Mint a JWT for a person (development and tests).")(tokens.token)
 app.add_typer(leads.app, name="leads", help="Leads: bulk import from CSV or .xlsx.")
+app.add_typer(
+    channels.app, name="channels", help="Notification channels: reseal after a key rotation."
+)
 app.command("demo", help="Sample teams, reps, rules and leads, to see routing work.")(demo.demo)
 
 if __name__ == "__main__":

@@ -19,7 +19,13 @@ from rich.table import Table
 
 from salesrail.auth.api_keys import ApiKeyStore
 from salesrail.auth.principal import Role
-from salesrail.cli.context import auth_database_url, data_dir, jwt_secret, state_file
+from salesrail.cli.context import (
+    auth_database_url,
+    channel_keys,
+    data_dir,
+    jwt_secret,
+    state_file,
+)
 from salesrail.cli.supervisor import Supervisor, child_env
 from salesrail.clock import system_clock
 from salesrail.cluster import SERVICES
@@ -55,6 +61,7 @@ async def _up(ready_timeout: float) -> None:
         SALESRAIL_NATS_URL=nats_url,
         SALESRAIL_DATA_DIR=str(var),
         SALESRAIL_JWT_SECRET=jwt_secret(),
+        SALESRAIL_CHANNEL_KEYS=channel_keys(),
     )
     supervisor = Supervisor(SERVICES, env=env, console=console)
     stop = asyncio.Event()

@@ -12,6 +12,14 @@ from salesrail.notify.channels import (
     webhook_signature,
 )
 from salesrail.notify.rate_limits import DEFAULT_RATES, ChannelRateLimiter, Rate
+from salesrail.notify.sealing import CannotOpen, InvalidKey, Sealer
+from salesrail.notify.stored import (
+    ChannelKeyMissing,
+    StoredChannel,
+    open_channel,
+    redacted_sealed,
+    seal_channel,
+)
 
 __all__ = [
     "DEFAULT_RATES",
@@ -19,12 +27,20 @@ __all__ = [
     "Rate",
     "AddressPolicy",
     "AddressRefused",
+    "CannotOpen",
+    "ChannelKeyMissing",
     "ChannelConfig",
     "ChannelList",
     "DeliveryFailed",
+    "InvalidKey",
     "Message",
     "RateLimited",
     "ResolutionFailed",
+    "Sealer",
+    "StoredChannel",
+    "open_channel",
+    "redacted_sealed",
+    "seal_channel",
     "send",
     "verify_webhook_signature",
     "webhook_signature",

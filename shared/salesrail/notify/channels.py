@@ -81,7 +81,8 @@ _RATE_LIMIT_CODES = frozenset({45009, 130101, 410100, 9499, 11232})
 
 
 class ChannelConfig(BaseModel):
-    """One place a message can go; stored in a rep's or team's `channels` list."""
+    """One place a message can go, in clear; stored sealed (salesrail.notify.stored) in a
+    rep's or team's `channels` list."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -115,8 +116,9 @@ class ChannelConfig(BaseModel):
             raise ValueError("WeCom group robots have no signing; leave it empty")
         return value if secret else None
 
-    def stored(self) -> dict[str, Any]:
-        """The form kept in the database (the secret in clear: model_dump would mask it)."""
+    def in_clear(self) -> dict[str, Any]:
+        """Every field, the secret in clear (model_dump masks it): the input to sealing, never
+        to be stored as it is (see salesrail.notify.stored)."""
         data = self.model_dump(mode="json")
         data["secret"] = self.secret.get_secret_value() if self.secret else None
         return data

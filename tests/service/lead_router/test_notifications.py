@@ -18,9 +18,11 @@ from typing import Any
 import nats
 import pytest
 import uvicorn
+from cryptography.fernet import Fernet
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from pydantic import Field
+from pydantic import Field, SecretStr
+from sqlalchemy import text
 
 import lead_router
 from lead_router.config import Settings
@@ -36,13 +38,23 @@ from lead_router.notifications import (
 )
 from salesrail.auth.principal import Role
 from salesrail.bus.consumer import REASON_HEADER
+from salesrail.cli.channels import reseal_all
 from salesrail.embedded_nats import free_port
 from salesrail.events.catalog import NotifyDelivery, NotifyRequested, Recipient
 from salesrail.events.envelope import Envelope
 from salesrail.events.streams import NOTIFY_STREAM
-from salesrail.notify import AddressPolicy, ChannelRateLimiter, Rate
+from salesrail.notify import (
+    AddressPolicy,
+    ChannelConfig,
+    ChannelRateLimiter,
+    Rate,
+    Sealer,
+    open_channel,
+    seal_channel,
+)
 from salesrail.notify.channels import dingtalk_sign
 from salesrail.runtime import ServiceRuntime
+from salesrail.settings import sqlite_url
 from tests.support.apps import api_key, running
 from tests.support.apps import runtime as runtime_of
 from tests.support.bus import envelope_of, untouched_alert, wait_for_messages
@@ -58,7 +70,11 @@ DLQ = f"salesrail.dlq.{DELIVER_CONSUMER}"
 WECOM_RATE = Rate(2, 2.0)  # a robot's quota, shrunk so a test sees several windows
 
 
+CHANNEL_KEY = Fernet.generate_key().decode()
+
+
 class NotifyTestSettings(Settings):
+    channel_keys: SecretStr | None = SecretStr(CHANNEL_KEY)
     notify_timeout_s: float = 3.0
     notify_allow_hosts: list[str] = Field(default_factory=lambda: ["127.0.0.1"])
     notify_rate_limits: dict[str, Rate] = Field(default_factory=lambda: {"wecom": WECOM_RATE})
@@ -177,18 +193,20 @@ async def receiver() -> AsyncIterator[Receiver]:
         await receiver.stop()
 
 
-@pytest.fixture
-async def service(
-    database_url: str, auth_database_url: str, fresh_nats_url: str, tmp_path: Path
+@contextlib.asynccontextmanager
+async def started(
+    database_url: str, nats_url: str, data_dir: Path, **overrides: Any
 ) -> AsyncIterator[ServiceRuntime]:
+    """lead-router's notification consumers on their own (settings: NotifyTestSettings)."""
     settings = NotifyTestSettings(
         database_url=database_url,
-        auth_database_url=auth_database_url,
-        nats_url=fresh_nats_url,
-        data_dir=tmp_path,
+        auth_database_url=sqlite_url(data_dir / "auth.db"),
+        nats_url=nats_url,
+        data_dir=data_dir,
         consumer_max_deliver=MAX_DELIVER,
         consumer_backoff_s=[0.2, 0.5, 1.0],
         consumer_batch_size=20,
+        **overrides,
     )
     runtime = ServiceRuntime(
         settings=settings,
@@ -200,6 +218,14 @@ async def service(
         yield runtime
     finally:
         await runtime.stop()
+
+
+@pytest.fixture
+async def service(
+    database_url: str, fresh_nats_url: str, tmp_path: Path
+) -> AsyncIterator[ServiceRuntime]:
+    async with started(database_url, fresh_nats_url, tmp_path) as runtime:
+        yield runtime
 
 
 def webhook(channel_id: str, url: str, *, enabled: bool = True) -> dict[str, Any]:
@@ -844,3 +870,183 @@ async def test_the_reps_concerned_are_told_when_a_lead_is_routed_returns_and_is_
     assert len(receiver.hits) == 5 and all(hit.signed for hit in receiver.hits)
     text = json.loads(told_zhang[0].body)["text"]
     assert "杭州恒通紧固件有限公司" in text and "139****5678" in text  # masked on the robot
+
+
+# --- channel credentials sealed at rest ---------------------------------------------------
+
+OLD_KEY, FOREIGN_KEY = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+
+
+async def raw_channels(runtime: ServiceRuntime, table: str, owner_id: str) -> str:
+    """The row's `channels` as the database holds it (what a dump would show)."""
+    async with runtime.unit_of_work() as uow:
+        value = await uow.session.scalar(
+            text(f"SELECT channels FROM {table} WHERE id = :id"), {"id": owner_id}
+        )
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def sealed_with(key: str, channel: dict[str, Any]) -> dict[str, Any]:
+    return seal_channel(ChannelConfig.model_validate(channel), Sealer([key]))
+
+
+def notify_app(database_url: str, nats_url: str, data_dir: Path, **overrides: Any) -> FastAPI:
+    return create_app(
+        NotifyTestSettings(
+            database_url=database_url,
+            auth_database_url=sqlite_url(data_dir / "auth.db"),
+            nats_url=nats_url,
+            data_dir=data_dir,
+            consumer_backoff_s=[0.2, 0.5, 1.0],
+            **overrides,
+        )
+    )
+
+
+async def test_a_channel_stored_through_the_api_keeps_no_credential_in_clear_and_still_sends(
+    database_url: str, fresh_nats_url: str, tmp_path: Path, receiver: Receiver
+) -> None:
+    app = notify_app(database_url, fresh_nats_url, tmp_path)
+    hook_url = receiver.url("/ok/sealed?token=url-token-1")
+    ding_url = receiver.url("/dingtalk?access_token=t0k3n-in-url")
+    async with running(app) as client:
+        ops = await api_key(app, Role.OPS)
+        ding = {"id": "ding", "type": "dingtalk", "url": ding_url, "secret": DINGTALK_SECRET}
+        team = await client.put(
+            "/v1/teams/north", json={"name": "华北", "channels": [ding]}, headers=ops
+        )
+        rep = await client.put(
+            "/v1/reps/rep-s",
+            json={"name": "rep-s", "team_id": "north", "channels": [webhook("main", hook_url)]},
+            headers=ops,
+        )
+        assert (team.status_code, rep.status_code) == (201, 201), team.text + rep.text
+        runtime = runtime_of(app)
+        stored = await raw_channels(runtime, "reps", "rep-s") + await raw_channels(
+            runtime, "teams", "north"
+        )
+        listed = await client.get("/v1/reps/rep-s", headers=ops)
+
+        await request(runtime, ("rep", "rep-s"), ("team", "north"))
+        [told_rep] = await receiver.wait_for("/ok/sealed")
+        [told_team] = await receiver.wait_for("/dingtalk")
+
+    for credential in (SECRET, DINGTALK_SECRET, "url-token-1", "t0k3n-in-url", "/ok/sealed"):
+        assert credential not in stored
+    assert stored.count("sealed:v1:") == 4  # two URLs, two secrets
+    assert listed.json()["channels"] == [
+        {
+            "id": "main",
+            "type": "webhook",
+            "url": f"http://127.0.0.1:{receiver.port}/…",
+            "secret": "set",
+            "enabled": True,
+        }
+    ]
+    assert told_rep.signed and told_rep.query["token"] == "url-token-1"
+    assert told_team.signed and told_team.query["access_token"] == "t0k3n-in-url"
+
+
+async def test_after_a_rotation_old_and_clear_channels_send_and_reseal_moves_them_to_the_new_key(
+    database_url: str, fresh_nats_url: str, tmp_path: Path, receiver: Receiver
+) -> None:
+    async with started(
+        database_url, fresh_nats_url, tmp_path, channel_keys=f"{CHANNEL_KEY},{OLD_KEY}"
+    ) as runtime:
+        sealed_before = sealed_with(OLD_KEY, webhook("old", receiver.url("/ok/old-key")))
+        await add_rep(runtime, "rep-o", [sealed_before])
+        await add_team(runtime, "legacy", [webhook("clear", receiver.url("/ok/in-clear"))])
+
+        await request(runtime, ("rep", "rep-o"), ("team", "legacy"))
+        [old_key] = await receiver.wait_for("/ok/old-key")
+        [in_clear] = await receiver.wait_for("/ok/in-clear")
+
+        report = await reseal_all(database_url, Sealer([CHANNEL_KEY, OLD_KEY]))
+        again = await reseal_all(database_url, Sealer([CHANNEL_KEY, OLD_KEY]))
+        rows = [
+            json.loads(await raw_channels(runtime, "reps", "rep-o"))[0],
+            json.loads(await raw_channels(runtime, "teams", "legacy"))[0],
+        ]
+
+    assert old_key.signed and in_clear.signed
+    assert (report.resealed, report.owners_written, report.unopened) == (2, 2, [])
+    assert (again.resealed, again.current) == (0, 2)  # nothing left to do: nothing written
+    new_key_only = Sealer([CHANNEL_KEY])
+    assert [open_channel(row, new_key_only).id for row in rows] == ["old", "clear"]
+    assert SECRET not in json.dumps(rows)
+
+
+async def test_a_channel_no_configured_key_opens_is_parked_with_the_reason_and_intake_goes_on(
+    database_url: str, fresh_nats_url: str, tmp_path: Path, receiver: Receiver
+) -> None:
+    app = notify_app(database_url, fresh_nats_url, tmp_path)
+    async with running(app) as client:
+        ops = await api_key(app, Role.OPS)
+        runtime = runtime_of(app)
+        lost_key = sealed_with(FOREIGN_KEY, webhook("lost", receiver.url("/ok/lost")))
+        await add_rep(runtime, "rep-zhang", [lost_key, webhook("main", receiver.url("/ok/zhang"))])
+        await add_rep(runtime, "rep-li", [])
+        answer = await client.put(
+            "/v1/rules/routing", json={"yaml": HANGZHOU_ROUND_ROBIN}, headers=ops
+        )
+        assert answer.status_code == 200, answer.text
+        lead = {
+            "source": "website",
+            "company_name": "杭州恒通紧固件有限公司",
+            "contact_name": "王总",
+            "phone": "13912345678",
+            "city": "杭州",
+            "category": "紧固件",
+        }
+
+        started_at = time.monotonic()
+        routed = await client.post("/v1/leads", json=lead, headers=ops)
+        took = time.monotonic() - started_at
+        dead = await dead_letters(fresh_nats_url, "lost")
+        [told] = await receiver.wait_for("/ok/zhang")
+
+    assert routed.status_code == 201 and routed.json()["owner_id"] == "rep-zhang"
+    assert took < 2.0  # intake never opens a channel
+    assert len(dead) == 1 and dead[0].headers["Salesrail-Dead-Letter-Deliveries"] == "1"
+    reason = dead[0].headers[REASON_HEADER]
+    assert "channel 'lost' of rep 'rep-zhang' cannot be opened" in reason
+    assert "SALESRAIL_CHANNEL_KEYS" in reason
+    assert told.signed  # the rep's other channel is told all the same
+    assert receiver.at("/ok/lost") == []
+
+
+async def test_without_a_key_a_channel_is_refused_naming_its_credentials_and_clear_ones_send(
+    database_url: str, fresh_nats_url: str, tmp_path: Path, receiver: Receiver
+) -> None:
+    app = notify_app(database_url, fresh_nats_url, tmp_path, channel_keys=None)
+    robot = {"id": "wx", "type": "wecom", "url": receiver.url(f"/wecom?key={ROBOT_KEY}")}
+    async with running(app) as client:
+        ops = await api_key(app, Role.OPS)
+        refused_rep = await client.put(
+            "/v1/reps/rep-n",
+            json={"name": "n", "channels": [webhook("main", receiver.url("/ok/n"))]},
+            headers=ops,
+        )
+        refused_team = await client.put(
+            "/v1/teams/west", json={"name": "西部", "channels": [robot]}, headers=ops
+        )
+        missing = await client.get("/v1/reps/rep-n", headers=ops)
+        no_channels = await client.put("/v1/reps/rep-n", json={"name": "n"}, headers=ops)
+        runtime = runtime_of(app)
+        await add_rep(runtime, "rep-c", [webhook("clear", receiver.url("/ok/stored-in-clear"))])
+        await request(runtime, ("rep", "rep-c"))
+        [told] = await receiver.wait_for("/ok/stored-in-clear")
+
+    assert refused_rep.status_code == 422
+    assert refused_rep.headers["content-type"].startswith("application/problem+json")
+    problem = refused_rep.json()
+    assert [e["field"] for e in problem["errors"]] == ["channels[0].secret", "channels[0].url"]
+    assert "no channel key is configured" in problem["detail"]
+    assert "SALESRAIL_CHANNEL_KEYS" in problem["errors"][0]["message"]
+    assert SECRET not in refused_rep.text
+    assert refused_team.status_code == 422  # a robot URL carries its key: refused as well
+    assert [e["field"] for e in refused_team.json()["errors"]] == ["channels[0].url"]
+    assert ROBOT_KEY not in refused_team.text
+    assert missing.status_code == 404  # nothing was stored
+    assert no_channels.status_code == 201  # reps without channels need no key
+    assert told.signed  # channels stored in clear before keep working

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.fernet import Fernet
 
 from lead_router.config import Settings
 from lead_router.main import create_app
@@ -57,6 +58,7 @@ def app(database_url: str, auth_database_url: str, fresh_nats_url: str, tmp_path
             data_dir=tmp_path,
             rules_refresh_s=0.2,
             jwt_secret=JWT_SECRET,
+            channel_keys=Fernet.generate_key().decode(),
         )
     )
 

@@ -189,11 +189,11 @@ def test_a_bad_channel_is_refused_naming_the_field(values: dict[str, object], fi
     assert [error["loc"] for error in caught.value.errors()] == [(field,)]
 
 
-def test_a_channel_keeps_its_secret_for_storage_but_out_of_reprs() -> None:
+def test_a_channel_keeps_its_secret_for_sealing_but_out_of_reprs() -> None:
     channel = webhook(url="https://hooks.example/salesrail?token=do-not-log")
 
-    assert channel.stored()["secret"] == SECRET
-    assert ChannelConfig.model_validate(channel.stored()) == channel
+    assert channel.in_clear()["secret"] == SECRET
+    assert ChannelConfig.model_validate(channel.in_clear()) == channel
     assert SECRET not in repr(channel)
     assert "do-not-log" not in repr(channel)
     assert "do-not-log" not in channel.describe()
@@ -203,7 +203,7 @@ def test_an_owners_channel_list_names_the_bad_entry_and_refuses_duplicate_ids() 
     class RepIn(BaseModel):
         channels: ChannelList = []
 
-    good = webhook().stored()
+    good = webhook().in_clear()
     with pytest.raises(ValidationError) as caught:
         RepIn.model_validate({"channels": [good, {**good, "id": "b", "url": "gopher://x"}]})
     assert [error["loc"] for error in caught.value.errors()] == [("channels", 1, "url")]
