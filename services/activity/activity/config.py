@@ -19,6 +19,12 @@ class Settings(ServiceSettings):
     attachment_types: list[str] = Field(
         default_factory=lambda: ["image/", "audio/", "application/pdf"]
     )
+    # The sweeper, at start and every interval, removes uploads abandoned in tmp/ and stored
+    # files no attachment names, each once untouched for longer than its grace (a younger one
+    # may be an upload still arriving, or one whose row is about to commit).
+    attachment_sweep_interval_s: float = Field(default=3600.0, gt=0)
+    attachment_tmp_grace_s: float = Field(default=3600.0, ge=60)
+    attachment_orphan_grace_s: float = Field(default=3600.0, ge=60)
 
     # Rule files (activity_requirements.yaml, stage_gates.yaml); default: the shipped ones.
     rules_dir: Path | None = None

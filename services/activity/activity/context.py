@@ -1,4 +1,5 @@
-"""activity's own context: its rules, compiled once, and the activity group commit.
+"""activity's own context: its rules, compiled once, the activity group commit and the
+attachment sweeper.
 
 Started by the lifespan of activity's router, which FastAPI nests inside the service's own
 lifespan: the database and bus are up before it starts, and it stops (applying what is
@@ -15,6 +16,7 @@ from typing import cast
 
 from fastapi import FastAPI, Request
 
+from activity.attachments.sweeper import AttachmentSweeper
 from activity.capture import Capture
 from activity.config import Settings
 from activity.memo import default_memo_patterns
@@ -30,6 +32,7 @@ class ActivityContext:
     settings: Settings
     rulebook: Rulebook
     capture: Capture
+    sweeper: AttachmentSweeper
 
 
 @asynccontextmanager
@@ -48,10 +51,13 @@ async def activity_context(app: FastAPI) -> AsyncIterator[None]:
         max_batch=settings.group_commit_size,
     )
     capture.start()
-    app.state.activity = ActivityContext(settings, rulebook, capture)
+    sweeper = AttachmentSweeper.from_settings(settings, unit_of_work=runtime.unit_of_work)
+    sweeper.start()
+    app.state.activity = ActivityContext(settings, rulebook, capture, sweeper)
     try:
         yield
     finally:
+        await sweeper.stop()
         await capture.stop()
 
 

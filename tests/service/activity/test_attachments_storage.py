@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import time
 from pathlib import Path
 
 import pytest
 
+from activity.attachments import storage
 from activity.attachments.storage import ContentStore
 
 
@@ -52,3 +55,43 @@ def test_a_discarded_upload_leaves_no_file(tmp_path: Path) -> None:
 def test_only_a_sha256_names_a_stored_file(tmp_path: Path, sha256: str) -> None:
     with pytest.raises(ValueError):
         ContentStore(tmp_path).path_of(sha256)
+
+
+def test_committing_content_already_stored_makes_its_file_fresh(tmp_path: Path) -> None:
+    """The sweeper takes an old file no attachment names for a leftover: the row of this
+    upload is not committed yet, so the stored file must look new."""
+    store = ContentStore(tmp_path)
+    first = store.pending()
+    first.write(b"same bytes")
+    path = store.path_of(first.commit())
+    long_ago = time.time() - 30 * 24 * 3600
+    os.utime(path, (long_ago, long_ago))
+
+    again = store.pending()
+    again.write(b"same bytes")
+    again.commit()
+
+    assert time.time() - path.stat().st_mtime < 60
+    assert files_under(tmp_path) == [path]
+
+
+def test_a_commit_makes_again_the_directory_a_sweeper_removed_meanwhile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = ContentStore(tmp_path)
+    pending = store.pending()
+    pending.write(b"new bytes")
+    replace = os.replace
+    removed: list[Path] = []
+
+    def swept_first(source: Path, target: Path) -> None:
+        if not removed:  # the sweeper prunes the empty directory between mkdir and rename
+            removed.append(Path(target).parent)
+            os.rmdir(Path(target).parent)
+        replace(source, target)
+
+    monkeypatch.setattr(storage.os, "replace", swept_first)
+    sha256 = pending.commit()
+
+    assert removed == [store.path_of(sha256).parent]
+    assert store.path_of(sha256).read_bytes() == b"new bytes"

@@ -1,9 +1,10 @@
-"""Use cases of attachments: record a stored file for a lead, find attachments and their lead."""
+"""Use cases of attachments: record a stored file for a lead, find attachments and their lead,
+tell the sweeper which stored files attachments still name."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from contextlib import AbstractAsyncContextManager
 
 import anyio.to_thread
@@ -82,3 +83,16 @@ async def load_attachments(
         )
     )
     return {attachment.attachment_id: attachment for attachment in rows}
+
+
+async def referenced_hashes(
+    *, unit_of_work: UnitOfWorkFactory, sha256s: Collection[str]
+) -> set[str]:
+    """Those of `sha256s` some attachment names: one statement, so pass a bounded chunk."""
+    if not sha256s:
+        return set()
+    async with unit_of_work() as uow:
+        rows = await uow.session.scalars(
+            select(Attachment.sha256).where(Attachment.sha256.in_(sha256s)).distinct()
+        )
+        return set(rows)
