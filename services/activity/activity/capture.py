@@ -27,8 +27,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import Select, any_, bindparam, select, tuple_
-from sqlalchemy.dialects.postgresql import ARRAY
+from pydantic_core import to_json
+from sqlalchemy import Select, select, text, tuple_
 from sqlalchemy.exc import IntegrityError
 
 from activity import dossier, evidence, publishers, rules
@@ -42,7 +42,9 @@ from activity.rulebook import Rulebook
 from activity.schemas import ActivityIn
 from activity.tech_env import detect_tech_env_change
 from salesrail.auth import Principal, Role
-from salesrail.db.bulk import insert_rows, is_postgresql, one_of, update_rows
+from salesrail.bus.outbox import OUTBOX_FROM_JSON
+from salesrail.db import driver
+from salesrail.db.bulk import insert_from_json, insert_rows, is_postgresql, one_of, update_rows
 from salesrail.group_commit import GroupCommit
 from salesrail.http.problems import VALIDATION, ProblemError, invalid_field
 from salesrail.unit_of_work import UnitOfWork
@@ -373,9 +375,11 @@ def _accept(
 async def _lock_leads(uow: UnitOfWork, lead_ids: set[str]) -> dict[str, _LeadState]:
     """The batch's leads, locked in a fixed order (two batches cannot deadlock)."""
     wanted = sorted(lead_ids)
+    rows: Any
     if is_postgresql(uow.session):
-        # One statement whatever the batch's size, built once: the ids as one array.
-        rows = await uow.session.execute(_LOCK_LEADS, {"lead_ids": wanted})
+        # One statement whatever the batch's size: the ids as one array, straight to asyncpg
+        # (salesrail.db.driver: through the session a statement costs ~0.4 ms more CPU).
+        rows = await driver.fetch(uow.session, _LOCK_LEADS, {"ids": wanted})
     else:
         rows = await uow.session.execute(
             _lock_leads_statement(one_of(_LEADS.c.lead_id, wanted, postgresql=False))
@@ -404,8 +408,9 @@ def _lock_leads_statement(which: Any) -> Select[Any]:
 
 
 _LEADS = Lead.__table__
-_LOCK_LEADS = _lock_leads_statement(
-    _LEADS.c.lead_id == any_(bindparam("lead_ids", type_=ARRAY(_LEADS.c.lead_id.type)))
+_LOCK_LEADS = text(
+    "SELECT lead_id, owner_id, team_id, company_name, stage, dossier FROM leads "
+    "WHERE lead_id = ANY(CAST(:ids AS text[])) ORDER BY lead_id FOR UPDATE"
 )
 
 
@@ -415,21 +420,43 @@ async def _store(
     overrides: Sequence[dict[str, Any]],
     changed: Sequence[_LeadState],
 ) -> None:
-    """The batch's accepted activities, their overrides and their leads' new dossiers: one
-    statement each, its values as one array per column on PostgreSQL (salesrail.db.bulk)."""
+    """The batch's accepted activities, their overrides and their leads' new dossiers: on
+    PostgreSQL one statement with the batch's events, each table's rows as a JSON document;
+    elsewhere one statement each."""
+    now = uow.now()
+    dossiers = [
+        {"lead_id": lead.lead_id, "dossier": lead.dossier, "updated_at": now} for lead in changed
+    ]
+    if is_postgresql(uow.session):
+        documents = {
+            "activities": to_json([_stored(a) for a in activities]).decode(),
+            "overrides": to_json(overrides).decode(),
+            "dossiers": to_json(dossiers).decode(),
+            # None taken when write_staged must notify another process's relay: it writes them.
+            "events": uow.outbox.take_staged_json(uow.session),
+        }
+        await driver.execute(uow.session, _WRITE_BATCH, documents)
+        return
     if activities:
         await insert_rows(uow.session, Activity.__table__, [_stored(a) for a in activities])
     if overrides:
         await insert_rows(uow.session, Override.__table__, overrides)
-    if not changed:
-        return
-    now = uow.now()
-    await update_rows(
-        uow.session,
-        Lead.__table__,
-        "lead_id",
-        [{"lead_id": lead.lead_id, "dossier": lead.dossier, "updated_at": now} for lead in changed],
-    )
+    if dossiers:
+        await update_rows(uow.session, Lead.__table__, "lead_id", dossiers)
+
+
+_ACTIVITY_COLUMNS = tuple(column.key for column in Activity.__table__.columns)
+_OVERRIDE_COLUMNS = tuple(column.key for column in Override.__table__.columns)
+_WRITE_BATCH = text(
+    f"WITH new_activities AS "
+    f"({insert_from_json(Activity.__table__, _ACTIVITY_COLUMNS, 'activities')}), "
+    f"new_overrides AS ({insert_from_json(Override.__table__, _OVERRIDE_COLUMNS, 'overrides')}), "
+    f"new_events AS ({OUTBOX_FROM_JSON}) "
+    "UPDATE leads SET dossier = given.dossier, updated_at = given.updated_at "
+    "FROM json_to_recordset(CAST(:dossiers AS json)) "
+    "AS given(lead_id text, dossier jsonb, updated_at timestamptz) "
+    "WHERE leads.lead_id = given.lead_id"
+)
 
 
 async def _attachments(uow: UnitOfWork, body: ActivityIn) -> list[Attachment]:

@@ -22,6 +22,7 @@ from typing import Any
 import structlog
 from nats.js import JetStreamContext
 from prometheus_client import Counter
+from pydantic_core import to_json
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Session
@@ -35,6 +36,16 @@ from salesrail.events.envelope import Envelope, new_event_id
 from salesrail.faults import crash_point
 
 log = structlog.get_logger(__name__)
+
+# PostgreSQL: the events of `Outbox.take_staged_json`, bound as `:events`, written into the
+# outbox by a caller's own statement (e.g. a CTE of its batch's writes). The payload (JSON,
+# UTF-8 bytes) travels as text.
+OUTBOX_FROM_JSON = (
+    "INSERT INTO outbox (event_id, subject, payload, created_at, attempts) "
+    "SELECT event_id, subject, convert_to(payload, 'UTF8'), created_at, attempts "
+    "FROM json_to_recordset(CAST(:events AS json)) AS given(event_id text, subject text, "
+    "payload text, created_at timestamptz, attempts integer)"
+)
 
 _STAGED = "salesrail.outbox.staged"
 _QUEUE = "salesrail.outbox.queue"
@@ -100,6 +111,11 @@ class Outbox:
         if rows:
             session.info[_STAGED] = rows
         return rows
+
+    def take_staged_json(self, session: AsyncSession) -> str:
+        """`take_staged` as the JSON document OUTBOX_FROM_JSON reads ("[]" when none)."""
+        rows = self.take_staged(session)
+        return to_json([{**row, "payload": row["payload"].decode()} for row in rows]).decode()
 
     async def write_staged(self, session: AsyncSession) -> None:
         """One INSERT for every event staged in this transaction, in the order staged."""

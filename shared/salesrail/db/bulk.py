@@ -195,6 +195,20 @@ def _unnest_insert(
     return statement
 
 
+def insert_from_json(table: Table, names: Sequence[str], param: str) -> str:
+    """SQL (PostgreSQL) inserting the rows of a JSON array of objects, keys the column names,
+    bound as `:param`, in array order (an autoincrement key follows it). For a caller's own
+    statement, e.g. several tables' writes in one round trip: a table's rows as one JSON
+    document cost half the client CPU of one array per column, whose every element asyncpg
+    checks in Python (measured: ~0.4 against ~0.8 ms for 3 leads). Values as pydantic_core's
+    to_json writes them: datetimes must be aware (the text is read in the session's zone)."""
+    quoted = ", ".join(f'"{n}"' for n in names)  # "by" is a keyword
+    return (
+        f"INSERT INTO {table.name} ({quoted}) SELECT {quoted} "
+        f"FROM json_populate_recordset(NULL::{table.name}, CAST(:{param} AS json))"
+    )
+
+
 def _arrays(table: Table, names: tuple[str, ...]) -> list[Any]:
     # Several unnest() in one select list advance in lockstep, in array order: row i takes
     # element i of each.
