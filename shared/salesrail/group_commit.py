@@ -9,6 +9,12 @@ waits; under load the database's cost per item falls with the batch size.
 (e.g. a refusal). If `apply` raises, the batch's items are applied one by one, so one bad item
 fails alone; an item that fails on its own goes to `recover` (when given), which may still
 answer for it (e.g. another replica stored the same item first).
+
+With `concurrency` > 1, that many batches may be applied at once: while one waits on the
+database (its commit's fsync), the next is formed and applied, instead of the requests that
+arrived meanwhile waiting idle. Only for an `apply` whose batches may overlap: the same
+entities locked in a fixed order, so that two batches touching one entity apply one after
+the other.
 """
 
 from __future__ import annotations
@@ -41,24 +47,33 @@ class GroupCommit(Generic[Item, Result]):
         name: str,
         max_batch: int = 100,
         recover: Callable[[Item, Exception], Awaitable[Result]] | None = None,
+        concurrency: int = 1,
     ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
         self.name = name
         self.max_batch = max_batch
+        self.concurrency = concurrency
         self._apply = apply
         self._recover = recover
         self._queue: asyncio.Queue[_Queued[Item, Result]] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=f"group-commit:{self.name}")
+        self._tasks = [
+            asyncio.create_task(self._run(), name=f"group-commit:{self.name}:{n}")
+            for n in range(self.concurrency)
+        ]
 
     async def stop(self) -> None:
         """Apply what is queued, then stop."""
         await self._queue.join()
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
+        self._tasks = []
 
     async def submit(self, item: Item) -> Result:
         queued = _Queued[Item, Result](item, asyncio.get_running_loop().create_future())

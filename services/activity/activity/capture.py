@@ -176,12 +176,19 @@ class Capture:
         rulebook: Rulebook,
         party_threshold: float,
         max_batch: int,
+        concurrency: int = 1,
     ) -> None:
         self._unit_of_work = unit_of_work
         self._rulebook = rulebook
         self._party_threshold = party_threshold
+        # Batches may overlap: each locks its leads in lead order, so two batches on one lead
+        # apply one after the other (its activities, dossier and events in order).
         self._commit: GroupCommit[Submission, Logged] = GroupCommit(
-            self._apply, name="activities", max_batch=max_batch, recover=self._recover
+            self._apply,
+            name="activities",
+            max_batch=max_batch,
+            recover=self._recover,
+            concurrency=concurrency,
         )
 
     def start(self) -> None:

@@ -32,6 +32,9 @@ class Settings(ServiceSettings):
     party_name_threshold: float = Field(default=85.0, ge=50.0, le=100.0)
     # Activities logged together share one transaction, at most this many (group commit).
     group_commit_size: int = Field(default=100, ge=1, le=1000)
+    # Batches applied at once on PostgreSQL: the next is formed and applied while one waits
+    # for its commit (measured at c=32: the service idled ~15 % of the time with one).
+    group_commit_concurrency: int = Field(default=2, ge=1, le=8)
     timeline_page_size: int = Field(default=50, ge=1, le=500)
 
     @model_validator(mode="after")

@@ -49,6 +49,8 @@ async def activity_context(app: FastAPI) -> AsyncIterator[None]:
         rulebook=rulebook,
         party_threshold=settings.party_name_threshold,
         max_batch=settings.group_commit_size,
+        # SQLite holds one writer at a time: a second batch would only wait for the first.
+        concurrency=1 if runtime.db.is_sqlite else settings.group_commit_concurrency,
     )
     capture.start()
     sweeper = AttachmentSweeper.from_settings(settings, unit_of_work=runtime.unit_of_work)

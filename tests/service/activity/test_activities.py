@@ -3,7 +3,9 @@ each type requires, who may log, what is flagged, what is published."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -20,6 +22,7 @@ from tests.service.activity.helpers import (
     ago,
     fields_of,
     lead_of,
+    make_app,
     person,
     rep,
     supervisor,
@@ -363,3 +366,48 @@ async def test_bad_input_is_problem_json_naming_each_field_never_a_500(
     assert fields_of(foreign) == ["attachments[0]"]
     assert fields_of(not_json) == ["body"]
     assert anonymous.status_code == 401
+
+
+async def test_activities_logged_at_once_on_one_lead_all_count(
+    database_url: str, auth_database_url: str, nats_url: str, tmp_path: Path
+) -> None:
+    # On PostgreSQL batches overlap (group_commit_concurrency): two on one lead must still
+    # apply one after the other, or the lead's dossier would lose one batch's counts. Batches
+    # of 3: the 12 activities make 4, two of them applied at once.
+    app = make_app(
+        database_url,
+        auth_database_url,
+        nats_url,
+        tmp_path,
+        group_commit_size=3,
+        group_commit_concurrency=2,
+    )
+    async with running(app) as client:
+        lead_id = await lead_of(client, nats_url)
+        answers = await asyncio.gather(
+            *(
+                client.post(
+                    "/v1/activities",
+                    json=activity(lead_id, "call", summary=f"第{i}次电话"),
+                    headers=rep(),
+                )
+                for i in range(12)
+            )
+        )
+        events = await wait_for_messages(
+            nats_url,
+            "salesrail.activity.logged",
+            count=12,
+            where=lambda e: e.get("data", {}).get("lead_id") == lead_id,
+            settle_s=0.5,
+        )
+        async with runtime(app).unit_of_work() as uow:
+            lead = await uow.session.get(Lead, lead_id)
+            stored = await uow.session.scalar(
+                select(func.count()).select_from(Activity).where(Activity.lead_id == lead_id)
+            )
+
+    assert [a.status_code for a in answers] == [201] * 12, [a.text for a in answers]
+    assert stored == 12 and len(events) == 12
+    assert lead is not None and lead.dossier["activities"] == 12
+    assert sum(a.json()["first_contact"] for a in answers) == 1

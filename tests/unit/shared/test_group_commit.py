@@ -75,3 +75,44 @@ async def test_batches_never_exceed_max_batch(max_batch: int) -> None:
     store = Store()
     await run(GroupCommit(store.apply, name="t", max_batch=max_batch), list(range(1, 10)))
     assert max(len(b) for b in store.batches) <= max_batch
+
+
+async def overlapping(concurrency: int) -> tuple[int, list[list[int]]]:
+    """The most batches in `apply` at once, and the batches, for items arriving while the
+    first batch waits on its (slow) database."""
+    in_apply = most = 0
+    batches: list[list[int]] = []
+
+    async def apply(items: list[int]) -> list[int | BaseException]:
+        nonlocal in_apply, most
+        in_apply += 1
+        most = max(most, in_apply)
+        batches.append(items)
+        await asyncio.sleep(0.05)
+        in_apply -= 1
+        return list(items)
+
+    group = GroupCommit(apply, name="t", concurrency=concurrency)
+    group.start()
+    try:
+        first = asyncio.create_task(group.submit(1))
+        await asyncio.sleep(0.01)  # the first batch is in apply now
+        results = await asyncio.gather(first, *(group.submit(i) for i in (2, 3, 4)))
+    finally:
+        await group.stop()
+    assert results == [1, 2, 3, 4]
+    return most, batches
+
+
+async def test_with_concurrency_the_next_batch_is_applied_while_one_waits() -> None:
+    assert await overlapping(1) == (1, [[1], [2, 3, 4]])
+    most, batches = await overlapping(2)
+    assert most == 2 and batches == [[1], [2, 3, 4]]
+
+
+def test_concurrency_below_one_is_refused() -> None:
+    async def apply(items: list[int]) -> list[int]:
+        return items
+
+    with pytest.raises(ValueError, match="concurrency"):
+        GroupCommit(apply, name="t", concurrency=0)
