@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
-import structlog
 from sqlalchemy import delete
 
 from salesrail.bus.tables import outbox, processed_events
 from salesrail.clock import Clock
 from salesrail.db.database import Database
-
-log = structlog.get_logger(__name__)
+from salesrail.periodic import Periodic
 
 
 class Housekeeping:
@@ -33,7 +30,7 @@ class Housekeeping:
         self.outbox_retention = timedelta(seconds=outbox_retention_s)
         self.processed_retention = timedelta(seconds=processed_retention_s)
         self.interval_s = interval_s
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = Periodic("housekeeping", self.purge, interval_s=interval_s)
 
     async def purge(self) -> None:
         now = self.clock.now()
@@ -48,17 +45,7 @@ class Housekeeping:
             )
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="housekeeping")
+        self._periodic.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval_s)
-            try:
-                await self.purge()
-            except Exception as exc:  # the database may be away; next round
-                log.warning("housekeeping.failed", error=repr(exc))
+        await self._periodic.stop()

@@ -9,7 +9,6 @@ and then every interval; workers sweeping the same store at once are safe (sweep
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from activity.attachments.storage import ContentStore
 from activity.attachments.sweep_disk import Removal
 from activity.attachments.sweep_rules import chunked, emptied, is_stale, stale, unreferenced
 from activity.config import Settings
+from salesrail.periodic import Periodic
 
 log = structlog.get_logger(__name__)
 
@@ -82,7 +82,11 @@ class AttachmentSweeper:
         self.orphan_grace_s = orphan_grace_s
         self.chunk_size = chunk_size
         self.wall_clock = wall_clock
-        self._task: asyncio.Task[None] | None = None
+        # A round at start too: a service restarted more often than the interval would
+        # otherwise never sweep.
+        self._periodic = Periodic(
+            "attachment_sweep", self.sweep, interval_s=interval_s, at_start=True
+        )
 
     @classmethod
     def from_settings(
@@ -111,23 +115,11 @@ class AttachmentSweeper:
         return report
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="attachment-sweeper")
+        self._periodic.start()
 
     async def stop(self) -> None:
         # A worker thread is not interrupted: the directory in hand is finished first.
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def _run(self) -> None:
-        # A round at start too: a service restarted more often than the interval would
-        # otherwise never sweep.
-        while True:
-            try:
-                await self.sweep()
-            except Exception as exc:  # the database may be away, the disk failing: next round
-                log.warning("attachment.sweep_failed", error=repr(exc))
-            await asyncio.sleep(self.interval_s)
+        await self._periodic.stop()
 
     async def _sweep_tmp(self, report: SweepReport) -> None:
         root = self.store.root
