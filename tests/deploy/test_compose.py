@@ -206,6 +206,17 @@ def test_service_runs_after_its_dependencies_are_healthy(model: dict[str, Any], 
     assert go_duration_s(svc["stop_grace_period"]) > grace
 
 
+def started_with(environment: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The process environment of a service started by the image with this compose
+    environment: only their SALESRAIL_* variables."""
+    for key in list(os.environ):
+        if key.startswith("SALESRAIL_"):
+            monkeypatch.delenv(key)
+    for key, value in {**dockerfile_env(), **environment}.items():
+        if key.startswith("SALESRAIL_"):
+            monkeypatch.setenv(key, value)
+
+
 @pytest.mark.parametrize("name", SERVICE_IDS)
 def test_service_environment_is_settings(
     model: dict[str, Any], name: str, monkeypatch: pytest.MonkeyPatch
@@ -224,12 +235,7 @@ def test_service_environment_is_settings(
         service_name: ClassVar[str] = spec.name
         default_port: ClassVar[int] = spec.port
 
-    for key in list(os.environ):
-        if key.startswith("SALESRAIL_"):
-            monkeypatch.delenv(key)
-    for key, value in {**dockerfile_env(), **environment}.items():
-        if key.startswith("SALESRAIL_"):
-            monkeypatch.setenv(key, value)
+    started_with(environment, monkeypatch)
     settings = Settings()
     assert settings.host == "0.0.0.0"
     assert settings.port == spec.port
@@ -247,12 +253,7 @@ def test_lead_router_seals_channels_with_the_key_from_env(
     from lead_router.config import Settings
 
     environment: dict[str, str] = service(model, "lead-router")["environment"]
-    for key in list(os.environ):
-        if key.startswith("SALESRAIL_"):
-            monkeypatch.delenv(key)
-    for key, value in {**dockerfile_env(), **environment}.items():
-        if key.startswith("SALESRAIL_"):
-            monkeypatch.setenv(key, value)
+    started_with(environment, monkeypatch)
     settings = Settings()
     assert settings.channel_keys is not None
     assert settings.channel_keys.get_secret_value() == SECRETS["SALESRAIL_CHANNEL_KEYS"]
