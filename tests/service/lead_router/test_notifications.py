@@ -62,6 +62,15 @@ from tests.support.publishing import eventually
 from tests.support.routing import HANGZHOU_ROUND_ROBIN
 
 SECRET = "receiver-secret-0123456789abcdef"
+# A lead the Hangzhou round robin gives rep-zhang first.
+HENGTONG_LEAD = {
+    "source": "website",
+    "company_name": "杭州恒通紧固件有限公司",
+    "contact_name": "王总",
+    "phone": "13912345678",
+    "city": "杭州",
+    "category": "紧固件",
+}
 DINGTALK_SECRET = "SEC" + "5e" * 32
 MAX_DELIVER = 5
 DLQ = f"salesrail.dlq.{DELIVER_CONSUMER}"
@@ -829,14 +838,7 @@ async def test_the_reps_concerned_are_told_when_a_lead_is_routed_returns_and_is_
         rules = {"yaml": HANGZHOU_ROUND_ROBIN}
         answer = await client.put("/v1/rules/routing", json=rules, headers=ops)
         assert answer.status_code == 200, answer.text
-        first = {
-            "source": "website",
-            "company_name": "杭州恒通紧固件有限公司",
-            "contact_name": "王总",
-            "phone": "13912345678",
-            "city": "杭州",
-            "category": "紧固件",
-        }
+        first = HENGTONG_LEAD
         routed = (await client.post("/v1/leads", json=first, headers=ops)).json()
         again = {**first, "company_name": "恒通紧固件", "source": "trade_show"}
         duplicate = (await client.post("/v1/leads", json=again, headers=ops)).json()
@@ -990,14 +992,7 @@ async def test_a_channel_no_configured_key_opens_is_parked_with_the_reason_and_i
             "/v1/rules/routing", json={"yaml": HANGZHOU_ROUND_ROBIN}, headers=ops
         )
         assert answer.status_code == 200, answer.text
-        lead = {
-            "source": "website",
-            "company_name": "杭州恒通紧固件有限公司",
-            "contact_name": "王总",
-            "phone": "13912345678",
-            "city": "杭州",
-            "category": "紧固件",
-        }
+        lead = HENGTONG_LEAD
 
         started_at = time.monotonic()
         routed = await client.post("/v1/leads", json=lead, headers=ops)
