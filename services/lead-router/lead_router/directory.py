@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from lead_router.models import Rep, Team
 from lead_router.schemas import RepIn, TeamIn
-from salesrail.http.problems import VALIDATION, ProblemError, invalid_field
+from salesrail.http.problems import ProblemError, invalid_field, invalid_fields
 from salesrail.notify import ChannelConfig, ChannelKeyMissing, Sealer, seal_channel
 from salesrail.unit_of_work import UnitOfWork
 
@@ -28,16 +28,7 @@ def sealed_channels(channels: list[ChannelConfig], sealer: Sealer | None) -> lis
             "cannot be stored: no channel key is configured (SALESRAIL_CHANNEL_KEYS), and "
             "credentials are never stored in clear"
         )
-        raise ProblemError(
-            422,
-            f"the request is not valid: {', '.join(refused)}: {message}",
-            type=VALIDATION,
-            title="Invalid request",
-            errors=[
-                {"field": field, "in": "body", "message": message, "code": "no_channel_key"}
-                for field in refused
-            ],
-        )
+        raise invalid_fields(refused, message, code="no_channel_key")
     return stored
 
 

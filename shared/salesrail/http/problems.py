@@ -46,12 +46,21 @@ def invalid_field(
     field: str, message: str, *, location: str = "body", code: str = "invalid"
 ) -> ProblemError:
     """A 422 naming one bad field, shaped like the framework's own validation errors."""
+    return invalid_fields([field], message, location=location, code=code)
+
+
+def invalid_fields(
+    fields: list[str], message: str, *, location: str = "body", code: str = "invalid"
+) -> ProblemError:
+    """A 422 naming several fields wrong for the same reason."""
     return ProblemError(
         422,
-        f"the request is not valid: {field}: {message}",
+        f"the request is not valid: {', '.join(fields)}: {message}",
         type=VALIDATION,
         title="Invalid request",
-        errors=[{"field": field, "in": location, "message": message, "code": code}],
+        errors=[
+            {"field": field, "in": location, "message": message, "code": code} for field in fields
+        ],
     )
 
 
