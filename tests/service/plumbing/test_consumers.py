@@ -36,7 +36,11 @@ NOT_YET = {"refusals_left": 0, "at": []}
 
 
 def make_consumer() -> EventConsumer:
-    consumer = EventConsumer(name=CONSUMER, stream=LEAD_STREAM)
+    # Only lead.received: the lead.routed it publishes would otherwise come back to it, and
+    # one published as it stops can be handed to the fetch it abandoned (back after ack_wait).
+    consumer = EventConsumer(
+        name=CONSUMER, stream=LEAD_STREAM, filter_subject="salesrail.lead.received"
+    )
 
     @consumer.on("lead.received")
     async def route(uow: UnitOfWork, _envelope: Any, lead: LeadReceived) -> None:
